@@ -1,0 +1,231 @@
+/*
+ * lunet.h — the whole public C API of lunet.
+ *
+ * Plain C11, opaque handles, status codes. Every function that can fail returns a
+ * lunet_status; on failure lunet_last_error() says what went wrong and where.
+ * The library never aborts and never prints.
+ *
+ * Tensors are float32, contiguous, at most 4 dimensions, and live on one OpenCL
+ * device. Layouts follow PyTorch: activations NCHW (NCL for 1-D), weights OIHW
+ * (OIL for 1-D, [out,in] for dense layers), so weights load into PyTorch unchanged.
+ *
+ * Backward functions ACCUMULATE into parameter gradients (grad_weight, grad_bias),
+ * as Torch's accGradParameters does, and OVERWRITE the input gradient (grad_x).
+ * Any gradient output may be NULL when it is not wanted.
+ *
+ * The text between LUNET_API_BEGIN and LUNET_API_END is turned into the LuaJIT
+ * ffi.cdef string at build time (cmake/gen_cdef.cmake): keep it free of macros.
+ */
+#ifndef LUNET_H
+#define LUNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* LUNET_API_BEGIN */
+
+typedef enum lunet_status {
+    LUNET_OK = 0,
+    LUNET_ERR_ARGUMENT = 1,  /* a bad argument: NULL, negative size, bad option */
+    LUNET_ERR_SHAPE = 2,     /* tensor shapes do not fit the op */
+    LUNET_ERR_OPENCL = 3,    /* an OpenCL call failed */
+    LUNET_ERR_NO_DEVICE = 4, /* no OpenCL platform/device, or the selector matched none */
+    LUNET_ERR_BUILD = 5,     /* a kernel failed to compile (message has the build log) */
+    LUNET_ERR_MEMORY = 6,    /* host or device allocation failed */
+    LUNET_ERR_IO = 7,        /* a file could not be read or written */
+    LUNET_ERR_FORMAT = 8     /* a file's content is malformed */
+} lunet_status;
+
+/* The message of the last failure on this thread ("" if none). */
+const char *lunet_last_error(void);
+/* "LUNET_ERR_SHAPE" etc. */
+const char *lunet_status_name(lunet_status status);
+/* Library version, e.g. "0.1.0". */
+const char *lunet_version(void);
+
+/* ---- devices ------------------------------------------------------------- */
+
+typedef struct lunet_device_info {
+    int index;              /* position in lunet's flat list of all devices */
+    char platform[128];     /* platform name, e.g. "Portable Computing Language" */
+    char name[128];         /* device name */
+    char type[8];           /* "gpu", "cpu", "accel" or "other" */
+    uint64_t memory;        /* global memory in bytes */
+    uint32_t compute_units;
+    char version[64];       /* CL_DEVICE_VERSION */
+    char driver[64];        /* CL_DRIVER_VERSION */
+} lunet_device_info;
+
+/* Number of OpenCL devices on all platforms. Fails with LUNET_ERR_NO_DEVICE (and a
+ * message naming PoCL) when there is no OpenCL platform at all. */
+lunet_status lunet_device_count(int *count);
+lunet_status lunet_device_get_info(int index, lunet_device_info *info);
+/* Resolve a selector to a device index. selector: NULL or "" means $LUNET_DEVICE if
+ * set, else the first GPU, else device 0; otherwise a decimal index or a
+ * case-insensitive substring of "platform name" or "device name". */
+lunet_status lunet_device_select(const char *selector, int *index);
+
+/* ---- context: one device, its queue, kernels and buffer pool ------------- */
+
+typedef struct lunet_context lunet_context;
+
+/* Open the device chosen by selector (see lunet_device_select). */
+lunet_status lunet_context_create(const char *selector, lunet_context **out);
+/* Frees the context. Tensors of the context must be freed before. */
+void lunet_context_destroy(lunet_context *ctx);
+lunet_status lunet_context_info(const lunet_context *ctx, lunet_device_info *info);
+/* Wait until all queued work is done. */
+lunet_status lunet_context_finish(lunet_context *ctx);
+
+typedef struct lunet_stats {
+    uint64_t kernel_launches;    /* kernels enqueued since creation */
+    uint64_t programs_compiled;  /* programs built from source */
+    uint64_t programs_cached;    /* programs loaded from the on-disk binary cache */
+    uint64_t buffers_allocated;  /* clCreateBuffer calls (pool misses) */
+    uint64_t buffers_reused;     /* buffer requests served by the pool */
+    uint64_t bytes_pooled;       /* bytes held by the pool, free for reuse */
+} lunet_stats;
+lunet_status lunet_context_stats(const lunet_context *ctx, lunet_stats *out);
+/* Directory of the on-disk kernel binary cache ($LUNET_CACHE_DIR, else
+ * $XDG_CACHE_HOME/lunet, else $HOME/.cache/lunet). */
+const char *lunet_context_cache_dir(const lunet_context *ctx);
+
+/* ---- tensors -------------------------------------------------------------- */
+
+typedef struct lunet_tensor lunet_tensor;
+
+/* A new tensor with ndim (1..4) dimensions, each >= 1, filled with zeros. */
+lunet_status lunet_tensor_create(lunet_context *ctx, int ndim, const int64_t *shape,
+                                 lunet_tensor **out);
+/* Frees the handle; the device buffer goes back to the pool when no view uses it. */
+void lunet_tensor_free(lunet_tensor *t);
+/* A new handle with another shape (same numel) on the same storage. */
+lunet_status lunet_tensor_view(const lunet_tensor *t, int ndim, const int64_t *shape,
+                               lunet_tensor **out);
+int lunet_tensor_ndim(const lunet_tensor *t);
+/* Size of dimension d (0-based), or -1 when d is out of range. */
+int64_t lunet_tensor_dim(const lunet_tensor *t, int d);
+int64_t lunet_tensor_numel(const lunet_tensor *t);
+lunet_context *lunet_tensor_context(const lunet_tensor *t);
+
+/* Host <-> device; count must equal numel. upload returns when src may be reused. */
+lunet_status lunet_tensor_upload(lunet_tensor *t, const float *src, int64_t count);
+lunet_status lunet_tensor_download(const lunet_tensor *t, float *dst, int64_t count);
+lunet_status lunet_tensor_fill(lunet_tensor *t, float value);
+/* dst = src; same numel required (shapes may differ). */
+lunet_status lunet_tensor_copy(lunet_tensor *dst, const lunet_tensor *src);
+/* Seeded host-side random fills (same seed, same numbers on every device). */
+lunet_status lunet_tensor_randn(lunet_tensor *t, uint64_t seed, float mean, float stddev);
+lunet_status lunet_tensor_rand_uniform(lunet_tensor *t, uint64_t seed, float low, float high);
+
+/* ---- ops ------------------------------------------------------------------ */
+
+typedef struct lunet_conv_params {
+    int stride_h, stride_w;
+    int pad_h, pad_w;
+} lunet_conv_params;
+
+/* Output size floor((n + 2p - f) / s) + 1, or -1 when the kernel does not fit. */
+int64_t lunet_conv_out_size(int64_t n, int64_t f, int64_t pad, int64_t stride);
+
+/* x [N,C,H,W], weight [O,C,KH,KW], bias [O] or NULL -> y [N,O,OH,OW]. */
+lunet_status lunet_conv2d_forward(const lunet_tensor *x, const lunet_tensor *weight,
+                                  const lunet_tensor *bias, lunet_tensor *y,
+                                  const lunet_conv_params *p);
+lunet_status lunet_conv2d_backward(const lunet_tensor *x, const lunet_tensor *weight,
+                                   const lunet_tensor *grad_y, lunet_tensor *grad_x,
+                                   lunet_tensor *grad_weight, lunet_tensor *grad_bias,
+                                   const lunet_conv_params *p);
+/* x [N,C,L], weight [O,C,K], bias [O] or NULL -> y [N,O,OL]; uses stride_w, pad_w. */
+lunet_status lunet_conv1d_forward(const lunet_tensor *x, const lunet_tensor *weight,
+                                  const lunet_tensor *bias, lunet_tensor *y,
+                                  const lunet_conv_params *p);
+lunet_status lunet_conv1d_backward(const lunet_tensor *x, const lunet_tensor *weight,
+                                   const lunet_tensor *grad_y, lunet_tensor *grad_x,
+                                   lunet_tensor *grad_weight, lunet_tensor *grad_bias,
+                                   const lunet_conv_params *p);
+
+typedef enum lunet_pool_mode { LUNET_POOL_MAX = 0, LUNET_POOL_AVG = 1 } lunet_pool_mode;
+typedef struct lunet_pool_params {
+    lunet_pool_mode mode;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int pad_h, pad_w;        /* at most half the kernel size, as in PyTorch */
+} lunet_pool_params;
+/* x [N,C,H,W] -> y [N,C,OH,OW]. Max ignores padding; average divides by kh*kw
+ * (PyTorch's count_include_pad=True). */
+lunet_status lunet_pool2d_forward(const lunet_tensor *x, lunet_tensor *y,
+                                  const lunet_pool_params *p);
+lunet_status lunet_pool2d_backward(const lunet_tensor *x, const lunet_tensor *grad_y,
+                                   lunet_tensor *grad_x, const lunet_pool_params *p);
+/* x [N,C,L] -> y [N,C,OL]; uses kernel_w, stride_w, pad_w. */
+lunet_status lunet_pool1d_forward(const lunet_tensor *x, lunet_tensor *y,
+                                  const lunet_pool_params *p);
+lunet_status lunet_pool1d_backward(const lunet_tensor *x, const lunet_tensor *grad_y,
+                                   lunet_tensor *grad_x, const lunet_pool_params *p);
+
+/* x [N,in], weight [out,in], bias [out] or NULL -> y [N,out] = x weight^T + bias. */
+lunet_status lunet_linear_forward(const lunet_tensor *x, const lunet_tensor *weight,
+                                  const lunet_tensor *bias, lunet_tensor *y);
+lunet_status lunet_linear_backward(const lunet_tensor *x, const lunet_tensor *weight,
+                                   const lunet_tensor *grad_y, lunet_tensor *grad_x,
+                                   lunet_tensor *grad_weight, lunet_tensor *grad_bias);
+
+/* y [N,C,...] += bias[C] (in place), and grad_bias[C] += sum of grad_y over all but C. */
+lunet_status lunet_bias_add_forward(lunet_tensor *y, const lunet_tensor *bias);
+lunet_status lunet_bias_add_backward(const lunet_tensor *grad_y, lunet_tensor *grad_bias);
+
+/* ---- general matrix multiply on row-major matrices ---- */
+/* C[M,N] = alpha * op(A) op(B) + beta * C, op(X) = X or X^T.
+ * A is [M,K] ([K,M] when trans_a), B is [K,N] ([N,K] when trans_b). The tensors are read
+ * as flat row-major matrices: only their numel must fit. */
+lunet_status lunet_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                        float alpha, const lunet_tensor *a, const lunet_tensor *b,
+                        float beta, lunet_tensor *c);
+
+typedef enum lunet_activation {
+    LUNET_ACT_RELU = 0, LUNET_ACT_TANH = 1, LUNET_ACT_SIGMOID = 2
+} lunet_activation;
+/* y = f(x), any shape (y may be x: in place); grad_x = grad_y * f'(x). */
+lunet_status lunet_activation_forward(lunet_activation act, const lunet_tensor *x,
+                                      lunet_tensor *y);
+lunet_status lunet_activation_backward(lunet_activation act, const lunet_tensor *x,
+                                       const lunet_tensor *grad_y, lunet_tensor *grad_x);
+
+/* Inverted dropout: y = x * mask / (1 - p), mask[i] = hash(seed, i) >= p.
+ * The same seed gives the same mask in backward. 0 <= p < 1. */
+lunet_status lunet_dropout_forward(const lunet_tensor *x, lunet_tensor *y, float p,
+                                   uint64_t seed);
+lunet_status lunet_dropout_backward(const lunet_tensor *grad_y, lunet_tensor *grad_x,
+                                    float p, uint64_t seed);
+
+/* Fused, numerically stable softmax + cross-entropy over logits [N,K] with labels [N]
+ * holding 0-based class indices as floats. loss [1] receives the mean over the batch
+ * (NaN if any label is outside 0..K-1). grad_logits = (softmax - onehot) / N. */
+lunet_status lunet_softmax_xent_forward(const lunet_tensor *logits, const lunet_tensor *labels,
+                                        lunet_tensor *loss);
+lunet_status lunet_softmax_xent_backward(const lunet_tensor *logits, const lunet_tensor *labels,
+                                         lunet_tensor *grad_logits);
+/* probs [N,K] = softmax(logits) along dimension 1. */
+lunet_status lunet_softmax_forward(const lunet_tensor *logits, lunet_tensor *probs);
+
+/* ---- optimizers: on-device in-place updates, PyTorch's formulas ---- */
+/* g' = g + weight_decay * p; v = momentum * v + g'; p -= lr * v (v unused if momentum 0). */
+lunet_status lunet_sgd_step(lunet_tensor *param, const lunet_tensor *grad, lunet_tensor *velocity,
+                            float lr, float momentum, float weight_decay);
+/* step: 1-based step count used for bias correction. */
+lunet_status lunet_adam_step(lunet_tensor *param, const lunet_tensor *grad, lunet_tensor *m,
+                             lunet_tensor *v, float lr, float beta1, float beta2, float eps,
+                             float weight_decay, int64_t step);
+
+/* LUNET_API_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LUNET_H */

@@ -1,0 +1,146 @@
+/*
+ * internal.h — what the parts of liblunet share and users never see.
+ *
+ * Ops (the files in lib/src/ops) follow one pattern:
+ *   1. validate every argument with the lunet__check_* helpers (they set the message);
+ *   2. pick a kernel and work size;
+ *   3. lunet__run(...) enqueues it (no clFinish, no blocking read).
+ * Temporary device buffers come from lunet__tensor_empty() and are freed right after
+ * the enqueue: the queue is in order, so the pool may hand them out again at once.
+ */
+#ifndef LUNET_INTERNAL_H
+#define LUNET_INTERNAL_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stdbool.h>
+
+#include "lunet.h"
+
+#define LUNET_MAX_DIMS 4
+
+/* ---- errors (error.c) ---- */
+/* Set the last-error message (printf-style) and return status. */
+lunet_status lunet__fail(lunet_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "CL_OUT_OF_RESOURCES" for -5, "CL_UNKNOWN_ERROR" for codes it does not know. */
+const char *lunet__cl_error_name(cl_int err);
+/* Fail with LUNET_ERR_OPENCL: "OpenCL error CL_X (-n) in <call>". */
+lunet_status lunet__cl_fail(cl_int err, const char *call);
+/* Clear the last-error message. */
+void lunet__clear_error(void);
+
+/* ---- storage and tensors (tensor.c) ---- */
+typedef struct lunet_storage {
+    lunet_context *ctx;
+    cl_mem mem;
+    size_t bytes;
+    int refs;            /* tensor handles (the owner and its views) using this storage */
+} lunet_storage;
+
+struct lunet_tensor {
+    lunet_context *ctx;
+    lunet_storage *storage;
+    int ndim;
+    int64_t shape[LUNET_MAX_DIMS];
+    int64_t numel;
+};
+
+/* A tensor whose contents are undefined (no fill): for outputs and scratch space. */
+lunet_status lunet__tensor_empty(lunet_context *ctx, int ndim, const int64_t *shape,
+                                 lunet_tensor **out);
+static inline cl_mem lunet__mem(const lunet_tensor *t) { return t->storage->mem; }
+/* Write "[2,3,4,5]" into buf. */
+void lunet__shape_str(const lunet_tensor *t, char *buf, size_t size);
+/* Release every pooled buffer (context teardown). */
+void lunet__pool_drain(lunet_context *ctx);
+
+/* ---- argument checks (tensor.c); each sets a message naming op and what ---- */
+/* t must be non-NULL. what: "x", "weight", ... */
+lunet_status lunet__check_tensor(const char *op, const char *what, const lunet_tensor *t);
+/* t non-NULL with exactly ndim dimensions. */
+lunet_status lunet__check_ndim(const char *op, const char *what, const lunet_tensor *t, int ndim);
+/* t non-NULL with exactly this shape: "conv2d: y has shape [..], expected [..]". */
+lunet_status lunet__check_shape(const char *op, const char *what, const lunet_tensor *t,
+                                int ndim, const int64_t *shape);
+/* Same numel as ref ("relu: grad_y has shape [..] but x has shape [..]"). */
+lunet_status lunet__check_same_numel(const char *op, const char *what, const lunet_tensor *t,
+                                     const char *ref_what, const lunet_tensor *ref);
+/* Both on the same context. */
+lunet_status lunet__check_same_ctx(const char *op, const lunet_tensor *a, const lunet_tensor *b);
+
+/* ---- context (device.c) ---- */
+#define LUNET_KERNEL_CACHE_SLOTS 128
+#define LUNET_POOL_SLOTS 256
+
+typedef struct lunet_kernel_slot {
+    char family[32];
+    char name[64];
+    char options[256];
+    cl_program program;   /* owned by the program slot; not released here */
+    cl_kernel kernel;
+} lunet_kernel_slot;
+
+typedef struct lunet_program_slot {
+    char family[32];
+    char options[256];
+    cl_program program;
+} lunet_program_slot;
+
+typedef struct lunet_pool_entry {
+    cl_mem mem;
+    size_t bytes;
+} lunet_pool_entry;
+
+struct lunet_context {
+    lunet_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_device_type device_type;
+    cl_context context;
+    cl_command_queue queue;
+    size_t max_work_group_size;
+    char cache_dir[1024];
+    lunet_program_slot programs[LUNET_KERNEL_CACHE_SLOTS];
+    int n_programs;
+    lunet_kernel_slot kernels[LUNET_KERNEL_CACHE_SLOTS];
+    int n_kernels;
+    lunet_pool_entry pool[LUNET_POOL_SLOTS];
+    int n_pool;
+    lunet_stats stats;
+};
+
+static inline bool lunet__is_gpu(const lunet_context *ctx) {
+    return (ctx->device_type & CL_DEVICE_TYPE_GPU) != 0;
+}
+
+/* ---- programs and kernels (program.c) ---- */
+/* The kernel `name` from kernels/<family>.cl built with extra build `options` (may be
+ * NULL): built once per context, cached on disk across runs. */
+lunet_status lunet__kernel(lunet_context *ctx, const char *family, const char *name,
+                           const char *options, cl_kernel *out);
+/* The embedded (or $LUNET_KERNEL_DIR) source of kernels/<family>.cl. */
+lunet_status lunet__kernel_source(const char *family, char **source, size_t *length);
+
+/* ---- launching (program.c) ---- */
+typedef struct lunet_arg {
+    size_t size;
+    const void *value;
+} lunet_arg;
+/* Usage: cl_mem xm = lunet__mem(x); int n = ...;
+ *        lunet_arg args[] = { LUNET_ARG(xm), LUNET_ARG(n) }; */
+#define LUNET_ARG(v) ((lunet_arg){ sizeof(v), &(v) })
+#define LUNET_NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Set args and enqueue kernel `name` of `family` over `global` (rounded up to a multiple
+ * of `local` when local is given; local NULL lets the driver choose). */
+lunet_status lunet__run(lunet_context *ctx, const char *family, const char *name,
+                        const char *options, int work_dim, const size_t *global,
+                        const size_t *local, int nargs, const lunet_arg *args);
+
+/* ---- GEMM on raw buffers with element offsets (ops/gemm.c), used by conv and linear ---- */
+lunet_status lunet__gemm(lunet_context *ctx, int trans_a, int trans_b, int64_t m, int64_t n,
+                         int64_t k, float alpha, cl_mem a, size_t a_offset, cl_mem b,
+                         size_t b_offset, float beta, cl_mem c, size_t c_offset);
+
+#endif /* LUNET_INTERNAL_H */

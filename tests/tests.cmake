@@ -1,0 +1,50 @@
+# Test definitions (included from CMakeLists.txt). Every tests/c/test_*.c is a C test
+# executable; every tests/lua/*_spec.lua is a busted spec run by LuaJIT. Adding a file is
+# enough: nothing here needs editing.
+find_program(BUSTED busted REQUIRED)
+find_program(LUAJIT luajit REQUIRED)
+
+file(GLOB LUNET_TESTLIB_SOURCES CONFIGURE_DEPENDS
+  ${PROJECT_SOURCE_DIR}/tests/c/testlib.c ${PROJECT_SOURCE_DIR}/tests/c/ref_*.c)
+add_library(lunet_testlib STATIC ${LUNET_TESTLIB_SOURCES})
+target_include_directories(lunet_testlib PUBLIC ${PROJECT_SOURCE_DIR}/tests/c
+  ${PROJECT_SOURCE_DIR}/lib/src)
+target_link_libraries(lunet_testlib PUBLIC lunet OpenCL::OpenCL m)
+
+set(LUNET_TEST_ENV
+  "LUNET_CACHE_DIR=${PROJECT_BINARY_DIR}/kernel-cache"
+  "LUNET_LIB=$<TARGET_FILE:lunet>"
+  "LUNET_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp")
+if(LUNET_SANITIZE)
+  # LuaJIT is not built with ASan, so the runtime must be loaded first for liblunet.
+  execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
+                  OUTPUT_VARIABLE LUNET_LIBASAN OUTPUT_STRIP_TRAILING_WHITESPACE)
+  # Leak checking is off for the Lua specs only: LuaJIT and the PoCL/LLVM runtime keep
+  # allocations alive until exit by design. The C tests run with leak checking on,
+  # with tests/lsan.supp naming the OpenCL runtime libraries it must not blame us for.
+  set(LUNET_LUA_SAN_ENV "LD_PRELOAD=${LUNET_LIBASAN}" "ASAN_OPTIONS=detect_leaks=0"
+      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+  set(LUNET_C_SAN_ENV "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/lsan.supp"
+      "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+endif()
+
+file(GLOB LUNET_C_TESTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/c/test_*.c)
+foreach(src ${LUNET_C_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE lunet_testlib)
+  add_test(NAME c_${name} COMMAND ${name})
+  set_tests_properties(c_${name} PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV};${LUNET_C_SAN_ENV}"
+    TIMEOUT 600)
+endforeach()
+
+file(GLOB LUNET_LUA_SPECS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/lua/*_spec.lua)
+foreach(spec ${LUNET_LUA_SPECS})
+  get_filename_component(name ${spec} NAME_WE)
+  add_test(NAME lua_${name}
+    COMMAND ${BUSTED} --lua=${LUAJIT} --helper=${PROJECT_SOURCE_DIR}/tests/lua/helper.lua
+            -o TAP ${spec}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(lua_${name} PROPERTIES
+    ENVIRONMENT "${LUNET_TEST_ENV};${LUNET_LUA_SAN_ENV}" TIMEOUT 600)
+endforeach()
