@@ -1,0 +1,71 @@
+-- lunet.context: the one OpenCL device a Lua process drives, opened on first use.
+local clib = require("lunet.clib")
+local ffi, C = clib.ffi, clib.C
+
+local M = {}
+local current = nil       -- lunet_context* (kept open until the process ends)
+local tensors_made = false
+
+-- The context, opened now if needed: the device named by lunet.set_device, else
+-- $LUNET_DEVICE, else the first GPU, else the first device.
+function M.get()
+  if current == nil then M.open(nil) end
+  tensors_made = true
+  return current
+end
+
+function M.open(selector)
+  if current ~= nil and tensors_made then
+    error("lunet.set_device: a device is already in use; choose it before creating tensors", 0)
+  end
+  local out = ffi.new("lunet_context*[1]")
+  clib.check(C.lunet_context_create(selector, out))
+  current = out[0]   -- deliberately never destroyed: tensors may outlive any Lua scope
+  return current
+end
+
+local function info_table(info)
+  return {
+    index = info.index,
+    platform = ffi.string(info.platform),
+    name = ffi.string(info.name),
+    type = ffi.string(info.type),
+    memory = tonumber(info.memory),
+    compute_units = info.compute_units,
+    version = ffi.string(info.version),
+    driver = ffi.string(info.driver),
+  }
+end
+
+function M.devices()
+  local count = ffi.new("int[1]")
+  clib.check(C.lunet_device_count(count))
+  local list = {}
+  local info = ffi.new("lunet_device_info")
+  for i = 0, count[0] - 1 do
+    clib.check(C.lunet_device_get_info(i, info))
+    list[#list + 1] = info_table(info)
+  end
+  return list
+end
+
+function M.device()
+  local info = ffi.new("lunet_device_info")
+  clib.check(C.lunet_context_info(M.get(), info))
+  return info_table(info)
+end
+
+function M.stats()
+  local s = ffi.new("lunet_stats")
+  clib.check(C.lunet_context_stats(M.get(), s))
+  return {
+    kernel_launches = tonumber(s.kernel_launches),
+    programs_compiled = tonumber(s.programs_compiled),
+    programs_cached = tonumber(s.programs_cached),
+    buffers_allocated = tonumber(s.buffers_allocated),
+    buffers_reused = tonumber(s.buffers_reused),
+    bytes_pooled = tonumber(s.bytes_pooled),
+  }
+end
+
+return M

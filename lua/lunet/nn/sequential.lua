@@ -1,0 +1,83 @@
+-- lunet.nn.Sequential: layers applied one after another.
+local lunet = require("lunet")
+local Module = require("lunet.nn.module")
+
+local Sequential = Module:extend("Sequential")
+
+function Sequential:init(...)
+  Module.init(self)
+  self.modules = {}
+  self.inputs = {}
+  for i = 1, select("#", ...) do self:add((select(i, ...))) end
+end
+
+local function is_module(m)
+  return type(m) == "table" and type(m.forward) == "function" and type(m.backward) == "function"
+end
+
+function Sequential:add(m)
+  if not is_module(m) then
+    self:error("add: expected a module (e.g. nn.Linear(4, 2)) as layer %d, got %s",
+               #self.modules + 1, type(m))
+  end
+  self.modules[#self.modules + 1] = m
+  return self
+end
+
+function Sequential:size() return #self.modules end
+function Sequential:get(i) return self.modules[i] end
+
+function Sequential:forward(x)
+  if not lunet.is_tensor(x) then self:error("expected a Tensor as input, got %s", type(x)) end
+  for i, m in ipairs(self.modules) do
+    self.inputs[i] = x
+    x = m:forward(x)
+  end
+  self.output = x
+  return x
+end
+
+-- x must be the input of the last forward: the layers' inputs are kept from it.
+function Sequential:backward(x, grad_y)
+  if x ~= self.inputs[1] then
+    self:error("backward: call forward(x) with the same input first")
+  end
+  for i = #self.modules, 1, -1 do
+    grad_y = self.modules[i]:backward(self.inputs[i], grad_y)
+  end
+  return grad_y
+end
+
+function Sequential:output_shape(shape)
+  for _, m in ipairs(self.modules) do shape = m:output_shape(shape) end
+  return shape
+end
+
+-- Names like "1.weight", "3.bias" (the layer's position), as PyTorch's state_dict.
+function Sequential:parameters()
+  local list = {}
+  for i, m in ipairs(self.modules) do
+    for _, p in ipairs(m:parameters()) do
+      list[#list + 1] = { name = i .. "." .. p.name, value = p.value, grad = p.grad }
+    end
+  end
+  return list
+end
+
+function Sequential:train()
+  self.training = true
+  for _, m in ipairs(self.modules) do m:train() end
+  return self
+end
+
+function Sequential:eval()
+  self.training = false
+  for _, m in ipairs(self.modules) do m:eval() end
+  return self
+end
+
+function Sequential:describe()
+  return string.format("Sequential(%d layers)", #self.modules)
+end
+
+return Sequential
