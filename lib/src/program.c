@@ -127,7 +127,7 @@ static void store_cached(lunet_context *ctx, cl_program program, const char *pat
     unsigned char *bins[] = {bin};
     if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
         mkdir_p(ctx->cache_dir);
-        char tmp[1100];
+        char tmp[1200];
         snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
         FILE *f = fopen(tmp, "wb");
         if (f) {
