@@ -21,6 +21,10 @@ function M.open(selector)
   local out = ffi.new("lunet_context*[1]")
   clib.check(C.lunet_context_create(selector, out))
   current = out[0]   -- deliberately never destroyed: tensors may outlive any Lua scope
+  -- Drain the queue when the Lua state closes: PoCL crashes if the process exits while its
+  -- worker threads still run queued kernels (LLVM is torn down under them).
+  local ctx = current
+  M._drain_at_exit = ffi.gc(ffi.new("char[1]"), function() C.lunet_context_finish(ctx) end)
   return current
 end
 

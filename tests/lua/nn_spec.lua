@@ -52,7 +52,7 @@ describe("LeNet-5 (DESIGN worked example)", function()
       assert.is_truthy(s:find(count, 1, true), "summary lacks " .. count .. ":\n" .. s)
     end
     assert.is_truthy(s:match("total%s+61,706"), s)
-    local rows = select("#", s:gsub("\n", "\n")) + 1
+    local rows = select(2, s:gsub("\n", "\n")) + 1
     assert.are.equal(12 + 5, rows)   -- header, rule, input, 12 layers, rule, total
   end)
 

@@ -1,0 +1,280 @@
+/* test_pool.c — max and average pooling (2-D and 1-D), forward and backward, against the
+ * plain-C reference in ref_pool_act.c, the DESIGN worked examples, and the error paths. */
+#include <math.h>
+
+#include "ref_pool_act.h"
+#include "testlib.h"
+
+/* The 5x5 input of the DESIGN worked examples. */
+static const float worked_input[25] = {3, 3, 2, 1, 0, 0, 0, 1, 3, 1, 3, 1, 2,
+                                       2, 3, 2, 0, 0, 2, 2, 2, 0, 0, 0, 1};
+
+static lunet_pool_params params2d(lunet_pool_mode mode, int kh, int kw, int sh, int sw, int ph,
+                                  int pw) {
+    lunet_pool_params p = {mode, kh, kw, sh, sw, ph, pw};
+    return p;
+}
+
+/* Pools the worked input with a 3x3 window, stride 1, and downloads the 3x3 result. */
+static float *pool_worked_example(lunet_pool_mode mode) {
+    int64_t xs[4] = {1, 1, 5, 5}, ys[4] = {1, 1, 3, 3};
+    lunet_tensor *x = test_tensor(4, xs, worked_input), *y = test_tensor(4, ys, NULL);
+    lunet_pool_params p = params2d(mode, 3, 3, 1, 1, 0, 0);
+    float *out = NULL;
+    if (lunet_pool2d_forward(x, y, &p) == LUNET_OK) out = test_download(y);
+    else CHECK(0, "pool2d_forward: %s", lunet_last_error());
+    lunet_tensor_free(x);
+    lunet_tensor_free(y);
+    return out;
+}
+
+static void test_worked_example_max(void) {
+    const float expected[9] = {3, 3, 3, 3, 3, 3, 3, 2, 3};
+    float *y = pool_worked_example(LUNET_POOL_MAX);
+    REQUIRE(y, "no output");
+    for (int i = 0; i < 9; i++) CHECK(y[i] == expected[i], "y[%d] = %g, expected %g", i, y[i], expected[i]);
+    free(y);
+}
+
+static void test_worked_example_avg(void) {
+    const float rounded[9] = {1.7f, 1.7f, 1.7f, 1.0f, 1.2f, 1.8f, 1.1f, 0.8f, 1.3f};
+    const int sums[9] = {15, 15, 15, 9, 11, 16, 10, 7, 12};
+    float *y = pool_worked_example(LUNET_POOL_AVG);
+    REQUIRE(y, "no output");
+    for (int i = 0; i < 9; i++) {
+        double one_decimal = round(y[i] * 10.0) / 10.0;
+        CHECK(fabs(one_decimal - rounded[i]) < 1e-6, "y[%d] = %g rounds to %.1f, expected %.1f",
+              i, y[i], one_decimal, rounded[i]);
+        CHECK(fabs(y[i] - sums[i] / 9.0) < 1e-6, "y[%d] = %.7f, expected %d/9", i, y[i], sums[i]);
+    }
+    free(y);
+}
+
+/* Runs forward and backward for one geometry (2-D when dims == 2, else 1-D) and
+ * compares with the reference; grad_x starts as garbage to show it is overwritten, and
+ * backward runs twice to show it does not accumulate. */
+static void check_pool_config(const ref_pool *g, int dims, uint64_t seed) {
+    int oh = ref_pool_out(g->h, g->kh, g->sh, g->ph), ow = ref_pool_out(g->w, g->kw, g->sw, g->pw);
+    int64_t xs[4] = {g->n, g->c, g->h, g->w}, ys[4] = {g->n, g->c, oh, ow};
+    int nd = dims == 2 ? 4 : 3;
+    if (dims == 1) { xs[2] = g->w; ys[2] = ow; }
+    int64_t nx = (int64_t)g->n * g->c * g->h * g->w, ny = (int64_t)g->n * g->c * oh * ow;
+    float *hx, *hgy;
+    lunet_tensor *x = test_tensor_random(nd, xs, seed, &hx);
+    lunet_tensor *gy = test_tensor_random(nd, ys, seed + 1, &hgy);
+    lunet_tensor *y = test_tensor(nd, ys, NULL), *gx = test_tensor_random(nd, xs, seed + 2, NULL);
+    lunet_pool_params p = params2d(g->is_max ? LUNET_POOL_MAX : LUNET_POOL_AVG, g->kh, g->kw,
+                                   g->sh, g->sw, g->ph, g->pw);
+    lunet_status (*fwd)(const lunet_tensor *, lunet_tensor *, const lunet_pool_params *) =
+        dims == 2 ? lunet_pool2d_forward : lunet_pool1d_forward;
+    lunet_status (*bwd)(const lunet_tensor *, const lunet_tensor *, lunet_tensor *,
+                        const lunet_pool_params *) =
+        dims == 2 ? lunet_pool2d_backward : lunet_pool1d_backward;
+    float *ry = malloc(sizeof(float) * (size_t)ny), *rgx = malloc(sizeof(float) * (size_t)nx);
+    ref_pool_forward(g, hx, ry);
+    ref_pool_backward(g, hx, hgy, rgx);
+    if (fwd(x, y, &p) == LUNET_OK && bwd(x, gy, gx, &p) == LUNET_OK && bwd(x, gy, gx, &p) == LUNET_OK) {
+        float *dy = test_download(y), *dgx = test_download(gx);
+        double ey = test_rel_error(dy, ry, ny), egx = test_rel_error(dgx, rgx, nx);
+        CHECK(ey <= 1e-4 && egx <= 1e-4,
+              "%s %dd x [%d,%d,%d,%d] k %dx%d s %dx%d p %dx%d: y error %g, grad_x error %g",
+              g->is_max ? "max" : "avg", dims, g->n, g->c, g->h, g->w, g->kh, g->kw, g->sh,
+              g->sw, g->ph, g->pw, ey, egx);
+        free(dy);
+        free(dgx);
+    } else {
+        CHECK(0, "pool call failed: %s", lunet_last_error());
+    }
+    free(hx); free(hgy); free(ry); free(rgx);
+    lunet_tensor_free(x); lunet_tensor_free(gy); lunet_tensor_free(y); lunet_tensor_free(gx);
+}
+
+/* A random geometry whose window fits the padded input; config 0 is fixed so that every
+ * run covers batch > 1, C > 1, a non-square window, stride != kernel and padding. */
+static ref_pool random_geometry(uint64_t *rng, int config, int dims, int is_max) {
+    ref_pool g = {2, 3, 7, 9, 3, 2, 2, 1, 1, 1, is_max};
+    if (dims == 1) { g.h = 1; g.kh = 1; g.sh = 1; g.ph = 0; g.kw = 3; g.sw = 2; }
+    if (config == 0) return g;
+    g.n = test_rand_int(rng, 1, 4);
+    g.c = test_rand_int(rng, 1, 3);
+    g.kw = test_rand_int(rng, 1, 5);
+    g.sw = test_rand_int(rng, 1, 3);
+    g.pw = test_rand_int(rng, 0, g.kw / 2);
+    g.w = test_rand_int(rng, g.kw - 2 * g.pw > 1 ? g.kw - 2 * g.pw : 1, 14);
+    if (dims == 2) {
+        g.kh = test_rand_int(rng, 1, 5);
+        g.sh = test_rand_int(rng, 1, 3);
+        g.ph = test_rand_int(rng, 0, g.kh / 2);
+        g.h = test_rand_int(rng, g.kh - 2 * g.ph > 1 ? g.kh - 2 * g.ph : 1, 14);
+    }
+    return g;
+}
+
+static void check_random_configs(int dims, int is_max, uint64_t seed) {
+    uint64_t rng = seed;
+    for (int config = 0; config < 16; config++) {
+        ref_pool g = random_geometry(&rng, config, dims, is_max);
+        check_pool_config(&g, dims, seed * 100 + (uint64_t)config);
+    }
+}
+
+static void test_max_pool2d_random(void) { check_random_configs(2, 1, 11); }
+static void test_avg_pool2d_random(void) { check_random_configs(2, 0, 12); }
+static void test_max_pool1d_random(void) { check_random_configs(1, 1, 13); }
+static void test_avg_pool1d_random(void) { check_random_configs(1, 0, 14); }
+
+/* LeNet's pooling: 2x2 windows, stride 2, over a batch of 6-channel 28x28 maps. */
+static void test_lenet_pool(void) {
+    ref_pool g = {4, 6, 28, 28, 2, 2, 2, 2, 0, 0, 1};
+    check_pool_config(&g, 2, 21);
+    g.is_max = 0;
+    check_pool_config(&g, 2, 22);
+}
+
+/* On a constant input every window ties: the gradient goes to its first cell. */
+static void test_max_ties_go_to_first(void) {
+    int64_t xs[4] = {1, 1, 4, 4}, ys[4] = {1, 1, 2, 2};
+    float ones[16], gy_values[4] = {1, 2, 3, 4};
+    for (int i = 0; i < 16; i++) ones[i] = 1.0f;
+    lunet_tensor *x = test_tensor(4, xs, ones), *gy = test_tensor(4, ys, gy_values);
+    lunet_tensor *gx = test_tensor(4, xs, NULL);
+    lunet_pool_params p = params2d(LUNET_POOL_MAX, 2, 2, 2, 2, 0, 0);
+    REQUIRE_OK(lunet_pool2d_backward(x, gy, gx, &p));
+    float *d = test_download(gx);
+    const float expected[16] = {1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 16; i++) CHECK(d[i] == expected[i], "grad_x[%d] = %g, expected %g", i, d[i], expected[i]);
+    free(d);
+    lunet_tensor_free(x); lunet_tensor_free(gy); lunet_tensor_free(gx);
+}
+
+/* Max ignores padded cells: all-negative input padded by 1 keeps negative maxima. */
+static void test_max_ignores_padding(void) {
+    int64_t xs[4] = {1, 1, 2, 2}, ys[4] = {1, 1, 2, 2};
+    const float v[4] = {-4, -3, -2, -1};
+    lunet_tensor *x = test_tensor(4, xs, v), *y = test_tensor(4, ys, NULL);
+    lunet_pool_params p = params2d(LUNET_POOL_MAX, 3, 3, 1, 1, 1, 1);
+    REQUIRE_OK(lunet_pool2d_forward(x, y, &p));
+    float *d = test_download(y);
+    for (int i = 0; i < 4; i++) CHECK(d[i] == -1.0f, "y[%d] = %g, expected -1", i, d[i]);
+    free(d);
+    lunet_tensor_free(x); lunet_tensor_free(y);
+}
+
+/* Kernel launches of one forward + backward, for a batch of n. */
+static uint64_t launches_for_batch(int n, lunet_pool_mode mode) {
+    int64_t xs[4] = {n, 2, 8, 8}, ys[4] = {n, 2, 4, 4};
+    lunet_tensor *x = test_tensor(4, xs, NULL), *y = test_tensor(4, ys, NULL);
+    lunet_tensor *gx = test_tensor(4, xs, NULL);
+    lunet_pool_params p = params2d(mode, 2, 2, 2, 2, 0, 0);
+    lunet_stats before, after;
+    lunet_context_stats(test_ctx(), &before);
+    lunet_status st = lunet_pool2d_forward(x, y, &p);
+    if (st == LUNET_OK) st = lunet_pool2d_backward(x, y, gx, &p);
+    lunet_context_stats(test_ctx(), &after);
+    CHECK(st == LUNET_OK, "%s", lunet_last_error());
+    lunet_tensor_free(x); lunet_tensor_free(y); lunet_tensor_free(gx);
+    return after.kernel_launches - before.kernel_launches;
+}
+
+static void test_launches_constant_in_batch(void) {
+    for (int mode = 0; mode < 2; mode++) {
+        uint64_t one = launches_for_batch(1, (lunet_pool_mode)mode);
+        uint64_t many = launches_for_batch(32, (lunet_pool_mode)mode);
+        CHECK(one == 2 && many == 2, "mode %d: %llu launches for N=1, %llu for N=32", mode,
+              (unsigned long long)one, (unsigned long long)many);
+    }
+}
+
+static void test_null_grad_x_is_skipped(void) {
+    int64_t xs[4] = {1, 1, 4, 4}, ys[4] = {1, 1, 2, 2};
+    lunet_tensor *x = test_tensor(4, xs, NULL), *gy = test_tensor(4, ys, NULL);
+    lunet_pool_params p = params2d(LUNET_POOL_MAX, 2, 2, 2, 2, 0, 0);
+    lunet_stats before, after;
+    lunet_context_stats(test_ctx(), &before);
+    CHECK(lunet_pool2d_backward(x, gy, NULL, &p) == LUNET_OK, "%s", lunet_last_error());
+    lunet_context_stats(test_ctx(), &after);
+    CHECK(after.kernel_launches == before.kernel_launches, "a kernel ran for grad_x NULL");
+    lunet_tensor_free(x); lunet_tensor_free(gy);
+}
+
+static void test_errors_2d(void) {
+    int64_t xs[4] = {2, 3, 5, 5}, ys[4] = {2, 3, 3, 3}, bad[4] = {2, 3, 2, 2}, s3[3] = {2, 3, 5};
+    lunet_tensor *x = test_tensor(4, xs, NULL), *y = test_tensor(4, ys, NULL);
+    lunet_tensor *ybad = test_tensor(4, bad, NULL), *x3 = test_tensor(3, s3, NULL);
+    lunet_tensor *gx = test_tensor(4, xs, NULL);
+    lunet_pool_params p = params2d(LUNET_POOL_MAX, 3, 3, 1, 1, 0, 0);
+    CHECK_FAILS(lunet_pool2d_forward(NULL, y, &p), LUNET_ERR_ARGUMENT, "max_pool2d: x is NULL");
+    CHECK_FAILS(lunet_pool2d_forward(x, NULL, &p), LUNET_ERR_ARGUMENT, "max_pool2d: y is NULL");
+    CHECK_FAILS(lunet_pool2d_forward(x, y, NULL), LUNET_ERR_ARGUMENT, "pool2d: params must not be NULL");
+    CHECK_FAILS(lunet_pool2d_forward(x3, y, &p), LUNET_ERR_SHAPE,
+                "max_pool2d: x must have 4 dimensions, got shape [2,3,5]");
+    CHECK_FAILS(lunet_pool2d_forward(x, ybad, &p), LUNET_ERR_SHAPE,
+                "max_pool2d: y has shape [2,3,2,2], expected [2,3,3,3]");
+    CHECK_FAILS(lunet_pool2d_backward(x, ybad, gx, &p), LUNET_ERR_SHAPE,
+                "max_pool2d_backward: grad_y has shape [2,3,2,2], expected [2,3,3,3]");
+    CHECK_FAILS(lunet_pool2d_backward(x, y, ybad, &p), LUNET_ERR_SHAPE,
+                "max_pool2d_backward: grad_x has shape [2,3,2,2], expected [2,3,5,5]");
+    CHECK_FAILS(lunet_pool2d_backward(x, NULL, gx, &p), LUNET_ERR_ARGUMENT,
+                "max_pool2d_backward: grad_y is NULL");
+    lunet_pool_params big = params2d(LUNET_POOL_AVG, 6, 2, 1, 1, 0, 1);
+    CHECK_FAILS(lunet_pool2d_forward(x, y, &big), LUNET_ERR_SHAPE,
+                "avg_pool2d: window 6x2 is larger than the padded input 5x7 (x has shape [2,3,5,5], padding 0x1)");
+    lunet_pool_params pad = params2d(LUNET_POOL_MAX, 3, 3, 1, 1, 2, 1);
+    CHECK_FAILS(lunet_pool2d_forward(x, y, &pad), LUNET_ERR_ARGUMENT,
+                "max_pool2d: padding 2x1 must be at most half the window 3x3");
+    lunet_pool_params neg = params2d(LUNET_POOL_MAX, 3, 3, 1, 1, -1, 0);
+    CHECK_FAILS(lunet_pool2d_forward(x, y, &neg), LUNET_ERR_ARGUMENT, "must not be negative");
+    lunet_pool_params stride = params2d(LUNET_POOL_MAX, 3, 3, 0, 1, 0, 0);
+    CHECK_FAILS(lunet_pool2d_forward(x, y, &stride), LUNET_ERR_ARGUMENT,
+                "max_pool2d: stride 0x1 must be at least 1");
+    lunet_pool_params window = params2d(LUNET_POOL_AVG, 3, 0, 1, 1, 0, 0);
+    CHECK_FAILS(lunet_pool2d_backward(x, y, gx, &window), LUNET_ERR_ARGUMENT,
+                "avg_pool2d_backward: window 3x0 must be at least 1");
+    lunet_pool_params mode = params2d((lunet_pool_mode)7, 3, 3, 1, 1, 0, 0);
+    CHECK_FAILS(lunet_pool2d_forward(x, y, &mode), LUNET_ERR_ARGUMENT, "pool2d: unknown pooling mode 7");
+    lunet_tensor_free(x); lunet_tensor_free(y); lunet_tensor_free(ybad);
+    lunet_tensor_free(x3); lunet_tensor_free(gx);
+}
+
+static void test_errors_1d(void) {
+    int64_t xs[3] = {2, 3, 5}, ys[3] = {2, 3, 3}, bad[3] = {2, 3, 4}, s4[4] = {2, 3, 5, 5};
+    lunet_tensor *x = test_tensor(3, xs, NULL), *y = test_tensor(3, ys, NULL);
+    lunet_tensor *ybad = test_tensor(3, bad, NULL), *x4 = test_tensor(4, s4, NULL);
+    /* kernel_h, stride_h and pad_h are ignored by 1-D pooling */
+    lunet_pool_params p = params2d(LUNET_POOL_AVG, 0, 3, 0, 1, 9, 0);
+    CHECK(lunet_pool1d_forward(x, y, &p) == LUNET_OK, "%s", lunet_last_error());
+    CHECK_FAILS(lunet_pool1d_forward(x4, y, &p), LUNET_ERR_SHAPE,
+                "avg_pool1d: x must have 3 dimensions, got shape [2,3,5,5]");
+    CHECK_FAILS(lunet_pool1d_forward(x, ybad, &p), LUNET_ERR_SHAPE,
+                "avg_pool1d: y has shape [2,3,4], expected [2,3,3]");
+    CHECK_FAILS(lunet_pool1d_backward(x, ybad, x, &p), LUNET_ERR_SHAPE,
+                "avg_pool1d_backward: grad_y has shape [2,3,4], expected [2,3,3]");
+    lunet_pool_params big = params2d(LUNET_POOL_MAX, 1, 8, 1, 1, 0, 1);
+    CHECK_FAILS(lunet_pool1d_forward(x, y, &big), LUNET_ERR_SHAPE,
+                "max_pool1d: window 8 is larger than the padded input 7 (x has shape [2,3,5], padding 1)");
+    lunet_pool_params pad = params2d(LUNET_POOL_MAX, 1, 2, 1, 2, 0, 2);
+    CHECK_FAILS(lunet_pool1d_forward(x, y, &pad), LUNET_ERR_ARGUMENT,
+                "max_pool1d: padding 2 must be at most half the window 2");
+    lunet_pool_params stride = params2d(LUNET_POOL_MAX, 1, 2, 1, -1, 0, 0);
+    CHECK_FAILS(lunet_pool1d_backward(x, y, x, &stride), LUNET_ERR_ARGUMENT,
+                "max_pool1d_backward: stride -1 must be at least 1");
+    lunet_tensor_free(x); lunet_tensor_free(y); lunet_tensor_free(ybad); lunet_tensor_free(x4);
+}
+
+int main(void) {
+    TEST_BEGIN();
+    RUN(test_worked_example_max);
+    RUN(test_worked_example_avg);
+    RUN(test_max_pool2d_random);
+    RUN(test_avg_pool2d_random);
+    RUN(test_max_pool1d_random);
+    RUN(test_avg_pool1d_random);
+    RUN(test_lenet_pool);
+    RUN(test_max_ties_go_to_first);
+    RUN(test_max_ignores_padding);
+    RUN(test_launches_constant_in_batch);
+    RUN(test_null_grad_x_is_skipped);
+    RUN(test_errors_2d);
+    RUN(test_errors_1d);
+    return TEST_END();
+}
