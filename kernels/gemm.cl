@@ -1,0 +1,238 @@
+/* gemm.cl — row-major C[M,N] = alpha * op(A) op(B) + beta * C, op(X) = X or X^T.
+ *
+ * A is [M,K] ([K,M] when transposed), B is [K,N] ([N,K] when transposed). Every
+ * variant exists for the four transposition cases: gemm_<variant>_nn, _nt, _tn, _tt.
+ * Buffers come with element offsets so that callers can address sub-matrices.
+ * beta == 0 never reads C (its old contents may be NaN).
+ *
+ * Two variants, one per program build (-DGEMM_TILED selects the second):
+ *   reg   — for CPUs: no local memory, no barriers (PoCL runs it as plain loops), explicit
+ *           vectors. nn/tn/tt: each work-item computes RM rows x RN columns, a floatRN
+ *           row vector per row; global (ceil(N/RN), ceil(M/RM)). nt (both operands read
+ *           along k): DM x DN dot products in DV-wide pieces; global (ceil(N/DN), ceil(M/DM)).
+ *   tiled — for GPUs: a work-group stages TSM x TSK tiles of A and TSK x TSN tiles of
+ *           B in local memory; each work-item computes WPTM x WPTN outputs.
+ *           Work-group (TSN/WPTN, TSM/WPTM); global (ceil(N/TSN), ceil(M/TSM)) groups.
+ */
+
+#ifndef RM
+#define RM 8
+#endif
+#ifndef RN
+#define RN 16   /* a vector width: 2, 4, 8 or 16 */
+#endif
+#ifndef DM
+#define DM 4
+#endif
+#ifndef DN
+#define DN 8
+#endif
+#ifndef DV
+#define DV 16   /* 8 or 16 */
+#endif
+
+#ifndef TSM
+#define TSM 64
+#endif
+#ifndef TSN
+#define TSN 64
+#endif
+#ifndef TSK
+#define TSK 16
+#endif
+#ifndef WPTM
+#define WPTM 4
+#endif
+#ifndef WPTN
+#define WPTN 4
+#endif
+#define RTSM (TSM / WPTM)
+#define RTSN (TSN / WPTN)
+#define TILED_WG (RTSM * RTSN)
+
+/* Element (i,k) of op(A) and (k,j) of op(B); ta/tb are constants after inlining. */
+#define A_AT(ta, i, k) ((ta) ? a[(k) * M + (i)] : a[(i) * K + (k)])
+#define B_AT(tb, k, j) ((tb) ? b[(j) * K + (k)] : b[(k) * N + (j)])
+
+static inline void store_c(__global float *c, int idx, float alpha, float acc, float beta) {
+    c[idx] = beta == 0.0f ? alpha * acc : mad(beta, c[idx], alpha * acc);
+}
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FLOATV CAT(float, RN)
+#define VLOAD CAT(vload, RN)
+#define VSTORE CAT(vstore, RN)
+
+/* Row k of op(B) at columns j0 .. j0+RN-1 (clamped indices at the right edge). */
+static inline FLOATV load_b_row(const int tb, int N, int K, __global const float *b, int k,
+                                int j0, int full) {
+    if (!tb && full) return VLOAD(0, b + k * N + j0);
+    float v[RN];
+    for (int q = 0; q < RN; q++) v[q] = B_AT(tb, k, min(j0 + q, N - 1));
+    return VLOAD(0, v);
+}
+
+static inline void gemm_reg(const int ta, const int tb, int M, int N, int K, float alpha,
+                            __global const float *a, __global const float *b, float beta,
+                            __global float *c) {
+    const int j0 = (int)get_global_id(0) * RN;
+    const int i0 = (int)get_global_id(1) * RM;
+    if (i0 >= M || j0 >= N) return;
+    const int full = j0 + RN <= N;
+
+    /* Edge blocks read clamped (valid) rows and store only what is inside. */
+    int ri[RM];
+    for (int r = 0; r < RM; r++) ri[r] = min(i0 + r, M - 1);
+
+    FLOATV acc[RM];
+    for (int r = 0; r < RM; r++) acc[r] = (FLOATV)(0.0f);
+
+    for (int k = 0; k < K; k++) {
+        const FLOATV bv = load_b_row(tb, N, K, b, k, j0, full);
+        for (int r = 0; r < RM; r++) acc[r] = mad((FLOATV)(A_AT(ta, ri[r], k)), bv, acc[r]);
+    }
+
+    for (int r = 0; r < RM; r++) {
+        if (i0 + r >= M) break;
+        float out[RN];
+        VSTORE(acc[r], 0, out);
+        for (int q = 0; q < RN; q++)
+            if (j0 + q < N) store_c(c, (i0 + r) * N + j0 + q, alpha, out[q], beta);
+    }
+}
+
+/* op(A) op(B)^T with A [M,K] and B [N,K] both read along k (the NT case, where B's
+ * columns are strided): every output is a dot product, computed in DV-wide pieces of
+ * k; each work-item computes a DM x DN block. */
+#define FLOATD CAT(float, DV)
+#define VLOADD CAT(vload, DV)
+
+static inline float hsum(FLOATD v) {
+#if DV == 16
+    const float8 h = v.lo + v.hi;
+#else
+    const float8 h = v;
+#endif
+    const float4 q = h.lo + h.hi;
+    return (q.x + q.y) + (q.z + q.w);
+}
+
+static inline void gemm_dot(int M, int N, int K, float alpha, __global const float *a,
+                            __global const float *b, float beta, __global float *c) {
+    const int j0 = (int)get_global_id(0) * DN;
+    const int i0 = (int)get_global_id(1) * DM;
+    if (i0 >= M || j0 >= N) return;
+    __global const float *ar[DM], *br[DN];
+    for (int r = 0; r < DM; r++) ar[r] = a + min(i0 + r, M - 1) * K;
+    for (int q = 0; q < DN; q++) br[q] = b + min(j0 + q, N - 1) * K;
+
+    FLOATD acc[DM][DN];
+    for (int r = 0; r < DM; r++)
+        for (int q = 0; q < DN; q++) acc[r][q] = (FLOATD)(0.0f);
+    int k = 0;
+    for (; k + DV <= K; k += DV) {
+        FLOATD av[DM], bv[DN];
+        for (int r = 0; r < DM; r++) av[r] = VLOADD(0, ar[r] + k);
+        for (int q = 0; q < DN; q++) bv[q] = VLOADD(0, br[q] + k);
+        for (int r = 0; r < DM; r++)
+            for (int q = 0; q < DN; q++) acc[r][q] = mad(av[r], bv[q], acc[r][q]);
+    }
+
+    for (int r = 0; r < DM; r++) {
+        if (i0 + r >= M) break;
+        for (int q = 0; q < DN; q++) {
+            float sum = hsum(acc[r][q]);
+            for (int kk = k; kk < K; kk++) sum = mad(ar[r][kk], br[q][kk], sum);
+            if (j0 + q < N) store_c(c, (i0 + r) * N + j0 + q, alpha, sum, beta);
+        }
+    }
+}
+
+/* Stage the tiles of op(A) and op(B) starting at row i0 / column j0 / depth k0; the
+ * index order follows the memory order so that neighbouring work-items read
+ * neighbouring addresses. Outside the matrices the tiles hold zeros. */
+static inline void load_tiles(const int ta, const int tb, int M, int N, int K,
+                              __global const float *a, __global const float *b, int i0,
+                              int j0, int k0, int tid, __local float (*as)[TSM],
+                              __local float (*bs)[TSN]) {
+    for (int l = tid; l < TSM * TSK; l += TILED_WG) {
+        const int ii = ta ? l % TSM : l / TSK;
+        const int kk = ta ? l / TSM : l % TSK;
+        const int gi = i0 + ii, gk = k0 + kk;
+        as[kk][ii] = (gi < M && gk < K) ? A_AT(ta, gi, gk) : 0.0f;
+    }
+    for (int l = tid; l < TSK * TSN; l += TILED_WG) {
+        const int jj = tb ? l / TSK : l % TSN;
+        const int kk = tb ? l % TSK : l / TSN;
+        const int gj = j0 + jj, gk = k0 + kk;
+        bs[kk][jj] = (gj < N && gk < K) ? B_AT(tb, gk, gj) : 0.0f;
+    }
+}
+
+static inline void gemm_tiled(const int ta, const int tb, int M, int N, int K, float alpha,
+                              __global const float *a, __global const float *b, float beta,
+                              __global float *c, __local float (*as)[TSM],
+                              __local float (*bs)[TSN]) {
+    const int tn = (int)get_local_id(0), tm = (int)get_local_id(1);
+    const int tid = tm * RTSN + tn;
+    const int i0 = (int)get_group_id(1) * TSM, j0 = (int)get_group_id(0) * TSN;
+
+    float acc[WPTM][WPTN];
+    for (int r = 0; r < WPTM; r++)
+        for (int q = 0; q < WPTN; q++) acc[r][q] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += TSK) {
+        load_tiles(ta, tb, M, N, K, a, b, i0, j0, k0, tid, as, bs);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kk = 0; kk < TSK; kk++) {
+            float bv[WPTN];
+            for (int q = 0; q < WPTN; q++) bv[q] = bs[kk][tn + q * RTSN];
+            for (int r = 0; r < WPTM; r++) {
+                const float av = as[kk][tm + r * RTSM];
+                for (int q = 0; q < WPTN; q++) acc[r][q] = mad(av, bv[q], acc[r][q]);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    for (int r = 0; r < WPTM; r++) {
+        const int i = i0 + tm + r * RTSM;
+        for (int q = 0; q < WPTN; q++) {
+            const int j = j0 + tn + q * RTSN;
+            if (i < M && j < N) store_c(c, i * N + j, alpha, acc[r][q], beta);
+        }
+    }
+}
+
+#define GEMM_ARGS                                                                       \
+    int M, int N, int K, float alpha, __global const float *a, int a_off,               \
+        __global const float *b, int b_off, float beta, __global float *c, int c_off
+
+#define DEFINE_REG(suffix, ta, tb)                                                       \
+    __kernel void gemm_reg_##suffix(GEMM_ARGS) {                                         \
+        gemm_reg(ta, tb, M, N, K, alpha, a + a_off, b + b_off, beta, c + c_off);         \
+    }
+
+#define DEFINE_TILED(suffix, ta, tb)                                                     \
+    __kernel __attribute__((reqd_work_group_size(RTSN, RTSM, 1)))                        \
+    void gemm_tiled_##suffix(GEMM_ARGS) {                                                \
+        __local float as[TSK][TSM];                                                      \
+        __local float bs[TSK][TSN];                                                      \
+        gemm_tiled(ta, tb, M, N, K, alpha, a + a_off, b + b_off, beta, c + c_off, as, bs); \
+    }
+
+/* One variant per program build (-DGEMM_TILED picks the tiled one): compiling is slow. */
+#ifdef GEMM_TILED
+DEFINE_TILED(nn, 0, 0)
+DEFINE_TILED(nt, 0, 1)
+DEFINE_TILED(tn, 1, 0)
+DEFINE_TILED(tt, 1, 1)
+#else
+DEFINE_REG(nn, 0, 0)
+__kernel void gemm_reg_nt(GEMM_ARGS) {
+    gemm_dot(M, N, K, alpha, a + a_off, b + b_off, beta, c + c_off);
+}
+DEFINE_REG(tn, 1, 0)
+DEFINE_REG(tt, 1, 1)
+#endif

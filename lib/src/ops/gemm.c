@@ -1,0 +1,165 @@
+/*
+ * gemm.c — row-major C = alpha * op(A) op(B) + beta * C on the device (kernels/gemm.cl).
+ *
+ * Conv and linear layers run on lunet__gemm (raw buffers with element offsets);
+ * lunet_gemm is the public form on tensors. Two kernel variants: register blocks per
+ * work-item for CPUs (PoCL), local-memory tiles for GPUs, with a tile size that the
+ * device's work-group limit allows.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ops/gemm.h"
+
+/* Blocks of the CPU variant (tuned on PoCL, AVX-512): gemm_reg_nn/tn/tt compute RM rows x
+ * RN columns (a float16 row vector) per work-item, gemm_reg_nt a DM x DN block of dot
+ * products in DV-wide pieces. */
+enum { REG_RM = 8, REG_RN = 16, DOT_DM = 4, DOT_DN = 8, DOT_DV = 16 };
+
+typedef struct tiled_config {
+    int tsm, tsn, tsk, wptm, wptn;
+} tiled_config;
+
+/* Largest first; the work-group is (tsn/wptn) x (tsm/wptm). */
+static const tiled_config TILED_CONFIGS[] = {
+    {64, 64, 16, 4, 4}, {32, 32, 16, 4, 4}, {16, 16, 8, 4, 4}, {8, 8, 8, 4, 4}, {4, 4, 4, 4, 4},
+};
+
+static const char *kernel_suffix(int trans_a, int trans_b) {
+    static const char *const names[2][2] = {{"nn", "nt"}, {"tn", "tt"}};
+    return names[trans_a != 0][trans_b != 0];
+}
+
+static void tiled_options(const tiled_config *t, char *buf, size_t size) {
+    snprintf(buf, size, "-DGEMM_TILED -DTSM=%d -DTSN=%d -DTSK=%d -DWPTM=%d -DWPTN=%d", t->tsm,
+             t->tsn, t->tsk, t->wptm, t->wptn);
+}
+
+/* The first tile configuration whose work-group the device and the built kernel accept. */
+static lunet_status pick_tiled(lunet_context *ctx, const char *name, const tiled_config **out,
+                               char *options, size_t size) {
+    for (size_t i = 0; i < sizeof TILED_CONFIGS / sizeof TILED_CONFIGS[0]; i++) {
+        const tiled_config *t = &TILED_CONFIGS[i];
+        size_t wg = (size_t)(t->tsm / t->wptm) * (size_t)(t->tsn / t->wptn);
+        if (wg > ctx->max_work_group_size) continue;
+        tiled_options(t, options, size);
+        cl_kernel kernel;
+        lunet_status st = lunet__kernel(ctx, "gemm", name, options, &kernel);
+        if (st != LUNET_OK) return st;
+        size_t kernel_wg = 0;
+        cl_int err = clGetKernelWorkGroupInfo(kernel, ctx->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                              sizeof kernel_wg, &kernel_wg, NULL);
+        if (err != CL_SUCCESS) return lunet__cl_fail(err, "clGetKernelWorkGroupInfo(gemm)");
+        if (wg <= kernel_wg) {
+            *out = t;
+            return LUNET_OK;
+        }
+    }
+    return lunet__fail(LUNET_ERR_OPENCL, "gemm: no tile size fits the work-group limit of %s",
+                       ctx->info.name);
+}
+
+static lunet_status check_sizes(int64_t m, int64_t n, int64_t k, size_t a_offset,
+                                size_t b_offset, size_t c_offset) {
+    if (m < 0 || n < 0 || k < 0)
+        return lunet__fail(LUNET_ERR_ARGUMENT, "gemm: sizes m=%lld n=%lld k=%lld must not be negative",
+                           (long long)m, (long long)n, (long long)k);
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX || m * k > INT_MAX || k * n > INT_MAX ||
+        m * n > INT_MAX || a_offset > INT_MAX || b_offset > INT_MAX || c_offset > INT_MAX)
+        return lunet__fail(LUNET_ERR_ARGUMENT,
+                           "gemm: m=%lld n=%lld k=%lld: matrices and offsets must stay below "
+                           "2^31 elements",
+                           (long long)m, (long long)n, (long long)k);
+    return LUNET_OK;
+}
+
+static lunet_status run_reg(lunet_context *ctx, const char *suffix, int m, int n, int nargs,
+                            const lunet_arg *args) {
+    char name[32], options[96];
+    snprintf(name, sizeof name, "gemm_reg_%s", suffix);
+    snprintf(options, sizeof options, "-DRM=%d -DRN=%d -DDM=%d -DDN=%d -DDV=%d", REG_RM, REG_RN,
+             DOT_DM, DOT_DN, DOT_DV);
+    bool dot = strcmp(suffix, "nt") == 0;
+    size_t bm = dot ? DOT_DM : REG_RM, bn = dot ? DOT_DN : REG_RN;
+    size_t global[2] = {((size_t)n + bn - 1) / bn, ((size_t)m + bm - 1) / bm};
+    return lunet__run(ctx, "gemm", name, options, 2, global, NULL, nargs, args);
+}
+
+static lunet_status run_tiled(lunet_context *ctx, const char *suffix, int m, int n, int nargs,
+                              const lunet_arg *args) {
+    char name[32], options[160];
+    snprintf(name, sizeof name, "gemm_tiled_%s", suffix);
+    const tiled_config *t = NULL;
+    lunet_status st = pick_tiled(ctx, name, &t, options, sizeof options);
+    if (st != LUNET_OK) return st;
+    size_t local[2] = {(size_t)(t->tsn / t->wptn), (size_t)(t->tsm / t->wptm)};
+    size_t global[2] = {(size_t)(n + t->tsn - 1) / (size_t)t->tsn * local[0],
+                        (size_t)(m + t->tsm - 1) / (size_t)t->tsm * local[1]};
+    return lunet__run(ctx, "gemm", name, options, 2, global, local, nargs, args);
+}
+
+lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int trans_a,
+                                 int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                                 cl_mem a, size_t a_offset, cl_mem b, size_t b_offset,
+                                 float beta, cl_mem c, size_t c_offset) {
+    lunet_status st = check_sizes(m, n, k, a_offset, b_offset, c_offset);
+    if (st != LUNET_OK || m == 0 || n == 0) return st;
+    if (kind == LUNET__GEMM_AUTO) kind = lunet__is_gpu(ctx) ? LUNET__GEMM_TILED : LUNET__GEMM_REG;
+    int M = (int)m, N = (int)n, K = (int)k;
+    int ao = (int)a_offset, bo = (int)b_offset, co = (int)c_offset;
+    lunet_arg args[] = {LUNET_ARG(M), LUNET_ARG(N),  LUNET_ARG(K),    LUNET_ARG(alpha),
+                        LUNET_ARG(a), LUNET_ARG(ao), LUNET_ARG(b),    LUNET_ARG(bo),
+                        LUNET_ARG(beta), LUNET_ARG(c), LUNET_ARG(co)};
+    const char *suffix = kernel_suffix(trans_a, trans_b);
+    if (kind == LUNET__GEMM_REG) return run_reg(ctx, suffix, M, N, LUNET_NARGS(args), args);
+    return run_tiled(ctx, suffix, M, N, LUNET_NARGS(args), args);
+}
+
+lunet_status lunet__gemm(lunet_context *ctx, int trans_a, int trans_b, int64_t m, int64_t n,
+                         int64_t k, float alpha, cl_mem a, size_t a_offset, cl_mem b,
+                         size_t b_offset, float beta, cl_mem c, size_t c_offset) {
+    return lunet__gemm_variant(ctx, LUNET__GEMM_AUTO, trans_a, trans_b, m, n, k, alpha, a,
+                               a_offset, b, b_offset, beta, c, c_offset);
+}
+
+/* t must hold at least rows*cols elements. */
+static lunet_status check_fits(const char *what, const lunet_tensor *t, const char *dims,
+                               int64_t rows, int64_t cols) {
+    lunet_status st = lunet__check_tensor("gemm", what, t);
+    if (st != LUNET_OK) return st;
+    if (t->numel < rows * cols) {
+        char s[96];
+        lunet__shape_str(t, s, sizeof s);
+        return lunet__fail(LUNET_ERR_SHAPE,
+                           "gemm: %s has shape %s (%lld elements) but %s = %lldx%lld needs %lld",
+                           what, s, (long long)t->numel, dims, (long long)rows, (long long)cols,
+                           (long long)(rows * cols));
+    }
+    return LUNET_OK;
+}
+
+static lunet_status check_no_alias(const lunet_tensor *c, const lunet_tensor *in,
+                                   const char *what) {
+    if (c->storage == in->storage)
+        return lunet__fail(LUNET_ERR_ARGUMENT,
+                           "gemm: c shares storage with %s; the output must not overlap an input",
+                           what);
+    return LUNET_OK;
+}
+
+lunet_status lunet_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                        const lunet_tensor *a, const lunet_tensor *b, float beta,
+                        lunet_tensor *c) {
+    lunet_status st = check_sizes(m, n, k, 0, 0, 0);
+    if (st == LUNET_OK) st = check_fits("a", a, trans_a ? "k*m" : "m*k", trans_a ? k : m, trans_a ? m : k);
+    if (st == LUNET_OK) st = check_fits("b", b, trans_b ? "n*k" : "k*n", trans_b ? n : k, trans_b ? k : n);
+    if (st == LUNET_OK) st = check_fits("c", c, "m*n", m, n);
+    if (st == LUNET_OK) st = lunet__check_same_ctx("gemm", a, b);
+    if (st == LUNET_OK) st = lunet__check_same_ctx("gemm", a, c);
+    if (st == LUNET_OK) st = check_no_alias(c, a, "a");
+    if (st == LUNET_OK) st = check_no_alias(c, b, "b");
+    if (st != LUNET_OK) return st;
+    return lunet__gemm(c->ctx, trans_a, trans_b, m, n, k, alpha, lunet__mem(a), 0, lunet__mem(b),
+                       0, beta, lunet__mem(c), 0);
+}

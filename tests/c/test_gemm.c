@@ -1,0 +1,144 @@
+/* test_gemm.c — GEMM against the plain-C reference: both kernel variants (register
+ * blocks and local-memory tiles, forced through lunet__gemm_variant), all four
+ * transpositions, odd and edge sizes, element offsets, alpha/beta (beta == 0 ignores
+ * NaN in C), the public lunet_gemm on tensors, and its error paths. */
+#include <math.h>
+
+#include "ops/gemm.h"
+#include "ref_dense.h"
+#include "testlib.h"
+
+typedef struct gemm_case {
+    int m, n, k;
+} gemm_case;
+
+/* Sizes around the register block (4x8) and the tile (64x64x16) edges. */
+static const gemm_case EDGE_CASES[] = {
+    {1, 1, 1},   {1, 37, 1},  {37, 1, 5},  {4, 8, 16},   {5, 9, 17},
+    {3, 7, 2},   {64, 64, 16}, {65, 63, 17}, {130, 70, 200}, {7, 129, 3},
+};
+
+static float *host_random(int64_t n, uint64_t seed) {
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    test_fill_random(v, n, seed);
+    return v;
+}
+
+/* One GEMM on the device with random offsets, compared with ref_gemm; the elements of C
+ * before its offset must stay untouched. */
+static void check_one(lunet__gemm_kind kind, int ta, int tb, gemm_case g, float alpha, float beta,
+                      uint64_t seed) {
+    int oa = (int)(seed % 5), ob = (int)(seed % 3), oc = (int)(seed % 4);
+    int64_t na = oa + (int64_t)g.m * g.k, nb = ob + (int64_t)g.k * g.n, nc = oc + (int64_t)g.m * g.n;
+    float *a = host_random(na, seed), *b = host_random(nb, seed + 1), *c = host_random(nc, seed + 2);
+    if (beta == 0.0f)   /* beta == 0 must not read C: NaN there must not leak out */
+        for (int64_t i = oc; i < nc; i++) c[i] = NAN;
+    lunet_tensor *ta_t = test_tensor(1, (int64_t[]){na > 0 ? na : 1}, na > 0 ? a : NULL);
+    lunet_tensor *tb_t = test_tensor(1, (int64_t[]){nb > 0 ? nb : 1}, nb > 0 ? b : NULL);
+    lunet_tensor *tc_t = test_tensor(1, (int64_t[]){nc}, c);
+    lunet_status st = lunet__gemm_variant(test_ctx(), kind, ta, tb, g.m, g.n, g.k, alpha,
+                                          lunet__mem(ta_t), (size_t)oa, lunet__mem(tb_t),
+                                          (size_t)ob, beta, lunet__mem(tc_t), (size_t)oc);
+    CHECK(st == LUNET_OK, "gemm failed: %s", lunet_last_error());
+    float *got = test_download(tc_t);
+    float *want = malloc((size_t)nc * sizeof(float));
+    memcpy(want, c, (size_t)nc * sizeof(float));
+    ref_gemm(ta, tb, g.m, g.n, g.k, alpha, a + oa, b + ob, beta, want + oc);
+    double err = test_rel_error(got + oc, want + oc, (int64_t)g.m * g.n);
+    CHECK(err <= 1e-4, "variant %d trans %d%d m=%d n=%d k=%d alpha=%g beta=%g: rel err %g", kind,
+          ta, tb, g.m, g.n, g.k, (double)alpha, (double)beta, err);
+    CHECK(memcmp(got, c, (size_t)oc * sizeof(float)) == 0, "elements before c_offset changed");
+    free(a), free(b), free(c), free(got), free(want);
+    lunet_tensor_free(ta_t), lunet_tensor_free(tb_t), lunet_tensor_free(tc_t);
+}
+
+static void check_cases(lunet__gemm_kind kind) {
+    uint64_t s = 1234 + (uint64_t)kind;
+    const float alphas[] = {1.0f, -0.5f, 2.0f}, betas[] = {0.0f, 1.0f, 0.75f};
+    int count = (int)(sizeof EDGE_CASES / sizeof EDGE_CASES[0]);
+    for (int i = 0; i < count + 12; i++) {
+        gemm_case g = i < count ? EDGE_CASES[i]
+                                : (gemm_case){test_rand_int(&s, 1, 100), test_rand_int(&s, 1, 100),
+                                              test_rand_int(&s, 1, 100)};
+        for (int t = 0; t < 4; t++)
+            check_one(kind, t >> 1, t & 1, g, alphas[(i + t) % 3], betas[(i + 2 * t) % 3],
+                      (uint64_t)(i * 4 + t + 1));
+    }
+}
+
+static void test_gemm_reg_variant(void) { check_cases(LUNET__GEMM_REG); }
+static void test_gemm_tiled_variant(void) { check_cases(LUNET__GEMM_TILED); }
+static void test_gemm_auto_variant(void) {
+    check_one(LUNET__GEMM_AUTO, 0, 1, (gemm_case){33, 17, 65}, 1.0f, 0.0f, 7);
+    check_one(LUNET__GEMM_AUTO, 1, 0, (gemm_case){9, 70, 5}, 1.0f, 1.0f, 8);
+}
+
+/* k == 0: the product is empty, so C = beta * C. */
+static void test_gemm_empty_k(void) {
+    check_one(LUNET__GEMM_REG, 0, 0, (gemm_case){5, 6, 0}, 1.0f, 0.5f, 3);
+    check_one(LUNET__GEMM_TILED, 1, 1, (gemm_case){5, 6, 0}, 1.0f, 0.0f, 4);
+}
+
+/* lunet_gemm reads tensors of any shape as flat row-major matrices. */
+static void test_gemm_public(void) {
+    float *a, *b;
+    lunet_tensor *ta = test_tensor_random(3, (int64_t[]){2, 3, 4}, 21, &a);  /* 6x4 */
+    lunet_tensor *tb = test_tensor_random(2, (int64_t[]){4, 5}, 22, &b);
+    lunet_tensor *tc = test_tensor(4, (int64_t[]){1, 2, 3, 5}, NULL);         /* 6x5 */
+    REQUIRE_OK(lunet_tensor_fill(tc, NAN));
+    REQUIRE_OK(lunet_gemm(0, 0, 6, 5, 4, 1.5f, ta, tb, 0.0f, tc));
+    float want[30];
+    ref_gemm(0, 0, 6, 5, 4, 1.5f, a, b, 0.0f, want);
+    float *got = test_download(tc);
+    CHECK(test_rel_error(got, want, 30) <= 1e-4, "lunet_gemm NN: rel err %g",
+          test_rel_error(got, want, 30));
+    /* beta = 1 accumulates: C += A B once more gives 2x. */
+    REQUIRE_OK(lunet_gemm(0, 0, 6, 5, 4, 1.5f, ta, tb, 1.0f, tc));
+    for (int i = 0; i < 30; i++) want[i] *= 2.0f;
+    free(got);
+    got = test_download(tc);
+    CHECK(test_rel_error(got, want, 30) <= 1e-4, "lunet_gemm beta=1: rel err %g",
+          test_rel_error(got, want, 30));
+    /* m == 0 is an empty product: nothing to do, no error. */
+    REQUIRE_OK(lunet_gemm(0, 0, 0, 5, 4, 1.0f, ta, tb, 0.0f, tc));
+    free(a), free(b), free(got);
+    lunet_tensor_free(ta), lunet_tensor_free(tb), lunet_tensor_free(tc);
+}
+
+static void test_gemm_errors(void) {
+    lunet_tensor *a = test_tensor(2, (int64_t[]){6, 4}, NULL);
+    lunet_tensor *b = test_tensor(2, (int64_t[]){4, 5}, NULL);
+    lunet_tensor *c = test_tensor(2, (int64_t[]){6, 5}, NULL);
+    CHECK_FAILS(lunet_gemm(0, 0, 6, 5, 4, 1, NULL, b, 0, c), LUNET_ERR_ARGUMENT, "gemm: a is NULL");
+    CHECK_FAILS(lunet_gemm(0, 0, 6, 5, 4, 1, a, NULL, 0, c), LUNET_ERR_ARGUMENT, "gemm: b is NULL");
+    CHECK_FAILS(lunet_gemm(0, 0, 6, 5, 4, 1, a, b, 0, NULL), LUNET_ERR_ARGUMENT, "gemm: c is NULL");
+    CHECK_FAILS(lunet_gemm(0, 0, -1, 5, 4, 1, a, b, 0, c), LUNET_ERR_ARGUMENT,
+                "m=-1 n=5 k=4 must not be negative");
+    CHECK_FAILS(lunet_gemm(0, 0, 7, 5, 4, 1, a, b, 0, c), LUNET_ERR_SHAPE,
+                "gemm: a has shape [6,4] (24 elements) but m*k = 7x4 needs 28");
+    REQUIRE_OK(lunet_gemm(0, 1, 6, 5, 4, 1, a, b, 0, c));   /* b read as [5,4]: same numel */
+    CHECK_FAILS(lunet_gemm(0, 0, 6, 6, 4, 1, a, b, 0, c), LUNET_ERR_SHAPE,
+                "gemm: b has shape [4,5] (20 elements) but k*n = 4x6 needs 24");
+    CHECK_FAILS(lunet_gemm(0, 0, 6, 4, 4, 1, a, b, 0, a), LUNET_ERR_ARGUMENT,
+                "gemm: c shares storage with a");
+    lunet_context *other = NULL;
+    REQUIRE_OK(lunet_context_create(NULL, &other));
+    lunet_tensor *c2 = NULL;
+    REQUIRE_OK(lunet_tensor_create(other, 2, (int64_t[]){6, 5}, &c2));
+    CHECK_FAILS(lunet_gemm(0, 0, 6, 5, 4, 1, a, b, 0, c2), LUNET_ERR_ARGUMENT,
+                "gemm: tensors belong to different contexts");
+    lunet_tensor_free(c2);
+    lunet_context_destroy(other);
+    lunet_tensor_free(a), lunet_tensor_free(b), lunet_tensor_free(c);
+}
+
+int main(void) {
+    TEST_BEGIN();
+    RUN(test_gemm_reg_variant);
+    RUN(test_gemm_tiled_variant);
+    RUN(test_gemm_auto_variant);
+    RUN(test_gemm_empty_k);
+    RUN(test_gemm_public);
+    RUN(test_gemm_errors);
+    return TEST_END();
+}
