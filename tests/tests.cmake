@@ -48,3 +48,27 @@ foreach(spec ${LUNET_LUA_SPECS})
   set_tests_properties(lua_${name} PROPERTIES
     ENVIRONMENT "${LUNET_TEST_ENV};${LUNET_LUA_SAN_ENV}" TIMEOUT 600)
 endforeach()
+
+# The flagship script runs from another working directory (it finds the library and the
+# Lua modules itself), and --help and a bad option behave.
+add_test(NAME script_train_lenet_smoke
+  COMMAND ${LUAJIT} ${PROJECT_SOURCE_DIR}/scripts/train_lenet.lua --epochs 2 --images 64 --batch-size 32
+  WORKING_DIRECTORY /tmp)
+add_test(NAME script_train_lenet_help
+  COMMAND ${LUAJIT} ${PROJECT_SOURCE_DIR}/scripts/train_lenet.lua --help)
+set_tests_properties(script_train_lenet_help PROPERTIES PASS_REGULAR_EXPRESSION "--epochs.*--optimizer")
+add_test(NAME script_train_lenet_bad_option
+  COMMAND ${LUAJIT} ${PROJECT_SOURCE_DIR}/scripts/train_lenet.lua --epochs banana)
+set_tests_properties(script_train_lenet_bad_option PROPERTIES
+  PASS_REGULAR_EXPRESSION "--epochs expects a number, got .banana.")
+set_tests_properties(script_train_lenet_smoke script_train_lenet_help script_train_lenet_bad_option
+  PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV};${LUNET_LUA_SAN_ENV}")
+set_tests_properties(script_train_lenet_smoke PROPERTIES PASS_REGULAR_EXPRESSION "epoch +2 +loss")
+
+# cmake --install puts the library, header, Lua modules and pkg-config file in place, and
+# the installed Lua modules load the installed library.
+add_test(NAME install_tree
+  COMMAND ${CMAKE_COMMAND} -DBUILD_DIR=${PROJECT_BINARY_DIR} -DPREFIX=${PROJECT_BINARY_DIR}/install-test
+          -DLUAJIT=${LUAJIT} -P ${PROJECT_SOURCE_DIR}/tests/install_test.cmake)
+set_tests_properties(install_tree PROPERTIES ENVIRONMENT
+  "LUNET_CACHE_DIR=${PROJECT_BINARY_DIR}/kernel-cache;${LUNET_LUA_SAN_ENV}")

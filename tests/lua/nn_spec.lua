@@ -137,6 +137,28 @@ describe("training", function()
     assert.is_true(last < 0.01 * first, string.format("loss %.4f -> %.6f", first, last))
   end)
 
+  it("allocates no device memory in a training step once warmed up", function()
+    local net = models.lenet5()
+    local loss_fn = nn.CrossEntropyLoss()
+    local opt = optim.SGD(net:parameters(), { lr = 0.01, momentum = 0.9 })
+    local x = lunet.randn({ 16, 1, 28, 28 }, 2)
+    local labels = {}
+    for i = 1, 16 do labels[i] = i % 10 end
+    local function step()
+      net:zero_grad()
+      local logits = net:forward(x)
+      loss_fn:forward(logits, labels)
+      net:backward(x, loss_fn:backward(logits, labels))
+      opt:step()
+    end
+    step(); step()
+    local before = lunet.stats()
+    for _ = 1, 5 do step() end
+    local after = lunet.stats()
+    assert.are.equal(before.buffers_allocated, after.buffers_allocated)
+    assert.is_true(after.kernel_launches > before.kernel_launches)
+  end)
+
   it("overfits a fixed batch with Adam", function()
     local first, last = overfit(function(p) return optim.Adam(p, { lr = 0.01 }) end, 150)
     assert.is_true(last < 0.01 * first, string.format("loss %.4f -> %.6f", first, last))
