@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 
 packages=(build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          clinfo luajit libluajit-5.1-dev libpng-dev zlib1g-dev lua-busted)
+          clinfo luajit libluajit-5.1-dev libpng-dev zlib1g-dev lua-busted libcairo2 fonts-dejavu-core)
 
 missing=()
 for p in "${packages[@]}"; do
