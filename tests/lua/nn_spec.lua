@@ -59,6 +59,10 @@ describe("LeNet-5 (DESIGN worked example)", function()
   it("is what models.lenet5() builds for 28x28 MNIST (conv1 padded by 2)", function()
     local net = models.lenet5()
     assert.are.equal(61706, net:num_parameters())
+    local names = {}
+    for _, p in ipairs(net:parameters()) do names[#names + 1] = p.name end
+    assert.are.same({ "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
+                      "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias" }, names)
     assert.are.same({ 3, 10 }, net:output_shape({ 3, 1, 28, 28 }))
     fails_with("lenet5: input_size must be 28 (padded to 32) or 32, got 30", models.lenet5, { input_size = 30 })
   end)
@@ -101,6 +105,8 @@ describe("Sequential", function()
     fails_with("Sequential: backward: call forward(x) with the same input first",
                net.backward, net, lunet.zeros({ 1, 2 }), lunet.zeros({ 1, 2 }))
     fails_with("Sequential: expected a Tensor as input, got table", net.forward, net, { 1, 2 })
+    fails_with("Sequential: add: a layer name must be a string of letters, digits and _, got a.b",
+               net.add, net, nn.ReLU(), "a.b")
     -- a layer in the middle that does not fit says which layer and which shapes
     local bad = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Conv2d(3, 4, 3))
     fails_with("Conv2d", bad.forward, bad, lunet.zeros({ 1, 1, 8, 8 }))
@@ -162,5 +168,22 @@ describe("training", function()
   it("overfits a fixed batch with Adam", function()
     local first, last = overfit(function(p) return optim.Adam(p, { lr = 0.01 }) end, 150)
     assert.is_true(last < 0.01 * first, string.format("loss %.4f -> %.6f", first, last))
+  end)
+end)
+
+describe("large batches", function()
+  -- Regression: PoCL once picked a work-group of thousands of GEMM work-items and
+  -- overflowed its thread stack (a segfault) for a [1000,400] x [400,120]^T product.
+  it("runs Linear(400, 120) on 1000 rows and gets the right numbers", function()
+    local m = nn.Linear(400, 120, { seed = 3 })
+    local x = lunet.full({ 1000, 400 }, 1)
+    local y = m:forward(x):totable()
+    local w, b = m.weight:totable(), m.bias:totable()
+    for _, o in ipairs({ 1, 77, 120 }) do
+      local want = b[o]
+      for i = 1, 400 do want = want + w[(o - 1) * 400 + i] end
+      assert.is_true(math.abs(y[999 * 120 + o] - want) < 1e-4, "output " .. o)
+      assert.is_true(math.abs(y[o] - want) < 1e-4, "output " .. o)
+    end
   end)
 end)

@@ -15,7 +15,7 @@
 /* Blocks of the CPU variant (tuned on PoCL, AVX-512): gemm_reg_nn/tn/tt compute RM rows x
  * RN columns (a float16 row vector) per work-item, gemm_reg_nt a DM x DN block of dot
  * products in DV-wide pieces. */
-enum { REG_RM = 8, REG_RN = 16, DOT_DM = 4, DOT_DN = 8, DOT_DV = 16 };
+enum { REG_RM = 8, REG_RN = 16, DOT_DM = 4, DOT_DN = 8, DOT_DV = 16, REG_GROUP_ROWS = 8 };
 
 typedef struct tiled_config {
     int tsm, tsn, tsk, wptm, wptn;
@@ -83,7 +83,11 @@ static lunet_status run_reg(lunet_context *ctx, const char *suffix, int m, int n
     bool dot = strcmp(suffix, "nt") == 0;
     size_t bm = dot ? DOT_DM : REG_RM, bn = dot ? DOT_DN : REG_RN;
     size_t global[2] = {((size_t)n + bn - 1) / bn, ((size_t)m + bm - 1) / bm};
-    return lunet__run(ctx, "gemm", name, options, 2, global, NULL, nargs, args);
+    /* A small explicit work-group: left to itself PoCL makes one group of thousands of
+     * work-items, and their register blocks (kilobytes each) overflow its thread stack.
+     * Work-items past the matrix (rounding) return at once. */
+    size_t local[2] = {1, REG_GROUP_ROWS};
+    return lunet__run(ctx, "gemm", name, options, 2, global, local, nargs, args);
 }
 
 static lunet_status run_tiled(lunet_context *ctx, const char *suffix, int m, int n, int nargs,
