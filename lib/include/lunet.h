@@ -222,6 +222,87 @@ lunet_status lunet_adam_step(lunet_tensor *param, const lunet_tensor *grad, lune
                              lunet_tensor *v, float lr, float beta1, float beta2, float eps,
                              float weight_decay, int64_t step);
 
+/* ---- datasets: IDX files, batch gathering ---- */
+/* An IDX file of unsigned bytes (MNIST and its kin): dims[0..ndim-1] in file order,
+ * count = dims[0] samples, data holds the product of the dims bytes, row-major. */
+typedef struct lunet_idx {
+    uint8_t *data;
+    int ndim;
+    int64_t dims[4];
+    int64_t count;
+} lunet_idx;
+/* Reads a raw or gzip-compressed (told by its magic bytes) *-idx3-ubyte / *-idx1-ubyte
+ * file. Fails with LUNET_ERR_IO when it cannot be read, LUNET_ERR_FORMAT when it is not
+ * an IDX file of unsigned bytes, is truncated, has trailing bytes or corrupt gzip data. */
+lunet_status lunet_idx_load(const char *path, lunet_idx *out);
+/* Frees the data and zeroes *idx (safe on a zeroed or already freed one). */
+void lunet_idx_free(lunet_idx *idx);
+/* Images and their labels (a 1-D file); fails when the counts differ. */
+lunet_status lunet_idx_load_pair(const char *images_path, const char *labels_path,
+                                 lunet_idx *images, lunet_idx *labels);
+/* t = bytes * scale + shift, converted on the device (the bytes travel as bytes);
+ * count must equal numel. Returns when bytes may be reused. */
+lunet_status lunet_tensor_from_bytes(lunet_tensor *t, const uint8_t *bytes, int64_t count,
+                                     float scale, float shift);
+/* dst[i, ...] = src[indices[offset + i], ...] for i < count, in one launch. src [N, ...],
+ * dst [count, ...] with rows of the same numel, indices [M] holding row numbers as exact
+ * float integers, offset + count <= M. A row whose index is not in 0..N-1 becomes NaN. */
+lunet_status lunet_gather_rows(const lunet_tensor *src, const lunet_tensor *indices,
+                               int64_t offset, int64_t count, lunet_tensor *dst);
+
+/* ---- files: safetensors and PNG ---- */
+/* safetensors (Hugging Face's format, read by safetensors.torch.load_file): an 8-byte
+ * little-endian header length, a JSON header {"name": {"dtype": "F32", "shape": [..],
+ * "data_offsets": [begin, end]}, "__metadata__": {string: string}} padded with spaces to
+ * a multiple of 8 bytes, then the raw little-endian data. lunet reads and writes F32
+ * tensors of 0 to 8 dimensions on the host; the *_tensor functions move to/from a device. */
+typedef struct lunet_st_file lunet_st_file;
+/* Parse and validate the header. Missing file: LUNET_ERR_IO; anything malformed
+ * (truncated, bad JSON, dtype other than F32, bad offsets): LUNET_ERR_FORMAT. */
+lunet_status lunet_st_open(const char *path, lunet_st_file **out);
+void lunet_st_close(lunet_st_file *f);
+/* Tensors are numbered 0..count-1 in the order of their data in the file. */
+int lunet_st_count(const lunet_st_file *f);
+const char *lunet_st_name(const lunet_st_file *f, int i);
+/* Index of the tensor called name, or -1. */
+int lunet_st_find(const lunet_st_file *f, const char *name);
+int lunet_st_ndim(const lunet_st_file *f, int i);
+/* Size of dimension d (0-based) of tensor i, or -1 when out of range. */
+int64_t lunet_st_dim(const lunet_st_file *f, int i, int d);
+/* count must equal the tensor's number of elements. */
+lunet_status lunet_st_read(const lunet_st_file *f, int i, float *dst, int64_t count);
+/* Upload tensor i into t, whose shape must be the same. */
+lunet_status lunet_st_read_tensor(const lunet_st_file *f, int i, lunet_tensor *t);
+/* The metadata value for key, or NULL. */
+const char *lunet_st_metadata(const lunet_st_file *f, const char *key);
+
+typedef struct lunet_st_writer lunet_st_writer;
+lunet_status lunet_st_writer_create(lunet_st_writer **out);
+void lunet_st_writer_free(lunet_st_writer *w);
+/* Copies data (numel floats); tensors are stored in the order they are added.
+ * A name already added is rejected. */
+lunet_status lunet_st_writer_add(lunet_st_writer *w, const char *name, int ndim,
+                                 const int64_t *shape, const float *data);
+/* Downloads t from its device. */
+lunet_status lunet_st_writer_add_tensor(lunet_st_writer *w, const char *name,
+                                        const lunet_tensor *t);
+/* Setting a key again replaces its value. */
+lunet_status lunet_st_writer_set_metadata(lunet_st_writer *w, const char *key, const char *value);
+/* Atomic: writes path.tmp.<pid>, syncs it and renames it over path. On failure the temp
+ * file is removed and an existing file at path is left untouched. */
+lunet_status lunet_st_writer_save(lunet_st_writer *w, const char *path);
+
+/* PNG. Any PNG (grey, grey+alpha, RGB, RGBA, palette; 1 to 16 bits) is read as floats in
+ * [0,1], row-major HWC, with 1 channel (grey) or 3 (RGB); alpha is dropped, not
+ * composited. Free pixels with lunet_png_free. */
+lunet_status lunet_png_read(const char *path, int *width, int *height, int *channels,
+                            float **pixels);
+void lunet_png_free(float *pixels);
+/* 8-bit grey (channels 1), RGB (3) or RGBA (4) from HWC floats clamped to [0,1];
+ * written atomically (temporary file, then rename). */
+lunet_status lunet_png_write(const char *path, int width, int height, int channels,
+                             const float *pixels);
+
 /* LUNET_API_END */
 
 #ifdef __cplusplus

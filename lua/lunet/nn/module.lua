@@ -97,6 +97,56 @@ function Module:num_parameters()
   return n
 end
 
+-- {name=, value=Tensor} for each parameter, named as :parameters() names them.
+function Module:state_dict()
+  local list = {}
+  for i, p in ipairs(self:parameters()) do list[i] = { name = p.name, value = p.value } end
+  return list
+end
+
+-- Write the parameters to path as safetensors (atomically), with metadata "format"="pt"
+-- (as PyTorch's safetensors files have) and "lunet"=<version>, plus `metadata` if given.
+function Module:save(path, metadata)
+  local meta = { format = "pt", lunet = lunet.version }
+  for k, v in pairs(metadata or {}) do meta[k] = v end
+  local ok, err = pcall(require("lunet.io").save_tensors, path, self:state_dict(), meta)
+  if not ok then self:error("save: %s", tostring(err)) end
+  return self
+end
+
+-- Load parameters saved by :save. The file must hold exactly the model's tensor names
+-- with the same shapes; this is checked before any parameter changes.
+function Module:load(path)
+  local ok, f = pcall(require("lunet.io").open_tensors, path)
+  if not ok then self:error("load: %s", tostring(f)) end
+  local params = self:state_dict()
+  local problem
+  local wanted = {}
+  for _, p in ipairs(params) do
+    wanted[p.name] = true
+    if not problem and not f:has(p.name) then
+      problem = string.format("%s has no tensor '%s'", path, p.name)
+    elseif not problem and not p.value:has_shape(f:shape(p.name)) then
+      problem = string.format("%s: file has %s, model has %s", p.name, lunet.shape_str(f:shape(p.name)),
+                              lunet.shape_str(p.value:shape()))
+    end
+  end
+  for _, name in ipairs(f:names()) do
+    if not problem and not wanted[name] then
+      problem = string.format("%s holds tensor '%s', which the model does not have", path, name)
+    end
+  end
+  if not problem then
+    ok, problem = pcall(function()
+      for _, p in ipairs(params) do f:read_into(p.name, p.value) end
+    end)
+    problem = not ok and tostring(problem) or nil
+  end
+  f:close()
+  if problem then self:error("load: %s", problem) end
+  return self
+end
+
 function Module:train() self.training = true; return self end
 function Module:eval() self.training = false; return self end
 
