@@ -26,6 +26,8 @@ local lunet = {
 
   manual_seed = random.manual_seed,
   next_seed = random.next_seed,
+  random_state = random.get_state,       -- for checkpoints
+  set_random_state = random.set_state,
 
   devices = context.devices,      -- list of {index=, platform=, name=, type=, memory=, ...}
   device = context.device,        -- the device in use

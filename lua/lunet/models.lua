@@ -20,13 +20,16 @@ function M.lenet5(opts)
   if not act then
     error("lenet5: activation must be relu, tanh or sigmoid, got " .. tostring(opts.activation), 0)
   end
-  return nn.Sequential(
-    nn.Conv2d(opts.channels or 1, 6, 5, { padding = size == 28 and 2 or 0 }), act(), nn.MaxPool2d(2),
-    nn.Conv2d(6, 16, 5), act(), nn.MaxPool2d(2),
-    nn.Flatten(),
-    nn.Linear(16 * 5 * 5, 120), act(),
-    nn.Linear(120, 84), act(),
-    nn.Linear(84, classes))
+  -- Layers carry the names of PyTorch's LeNet-5 (../shared/reference/torch_lenet.py), so a
+  -- saved model.safetensors loads into it as it is: conv1.weight, ..., fc3.bias.
+  return nn.Sequential()
+    :add(nn.Conv2d(opts.channels or 1, 6, 5, { padding = size == 28 and 2 or 0 }), "conv1")
+    :add(act()):add(nn.MaxPool2d(2))
+    :add(nn.Conv2d(6, 16, 5), "conv2"):add(act()):add(nn.MaxPool2d(2))
+    :add(nn.Flatten())
+    :add(nn.Linear(16 * 5 * 5, 120), "fc1"):add(act())
+    :add(nn.Linear(120, 84), "fc2"):add(act())
+    :add(nn.Linear(84, classes), "fc3")
 end
 
 return M

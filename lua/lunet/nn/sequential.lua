@@ -15,12 +15,19 @@ local function is_module(m)
   return type(m) == "table" and type(m.forward) == "function" and type(m.backward) == "function"
 end
 
-function Sequential:add(m)
+-- name (optional): what the layer's parameters are called instead of its position,
+-- e.g. add(nn.Conv2d(1, 6, 5), "conv1") gives "conv1.weight".
+function Sequential:add(m, name)
   if not is_module(m) then
     self:error("add: expected a module (e.g. nn.Linear(4, 2)) as layer %d, got %s",
                #self.modules + 1, type(m))
   end
+  if name ~= nil and (type(name) ~= "string" or not name:match("^[%w_]+$")) then
+    self:error("add: a layer name must be a string of letters, digits and _, got %s", tostring(name))
+  end
   self.modules[#self.modules + 1] = m
+  self.names = self.names or {}
+  self.names[#self.modules] = name
   return self
 end
 
@@ -53,12 +60,14 @@ function Sequential:output_shape(shape)
   return shape
 end
 
--- Names like "1.weight", "3.bias" (the layer's position), as PyTorch's state_dict.
+-- Names like "1.weight", "3.bias" (the layer's position, or the name given to add), as in
+-- a PyTorch state_dict.
 function Sequential:parameters()
   local list = {}
   for i, m in ipairs(self.modules) do
+    local prefix = self.names and self.names[i] or tostring(i)
     for _, p in ipairs(m:parameters()) do
-      list[#list + 1] = { name = i .. "." .. p.name, value = p.value, grad = p.grad }
+      list[#list + 1] = { name = prefix .. "." .. p.name, value = p.value, grad = p.grad }
     end
   end
   return list
