@@ -15,6 +15,17 @@ set(LUNET_TEST_ENV
   "LUNET_CACHE_DIR=${PROJECT_BINARY_DIR}/kernel-cache"
   "LUNET_LIB=$<TARGET_FILE:lunet>"
   "LUNET_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp")
+# Real MNIST for the tests that train: the shared copy beside the checkout (CI), else the
+# one scripts/setup.sh put in data/mnist. Tests that need it say so when it is absent.
+if(EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/mnist)
+  set(LUNET_TEST_MNIST ${PROJECT_SOURCE_DIR}/../shared/data/mnist)
+elseif(EXISTS ${PROJECT_SOURCE_DIR}/data/mnist)
+  set(LUNET_TEST_MNIST ${PROJECT_SOURCE_DIR}/data/mnist)
+endif()
+if(LUNET_TEST_MNIST)
+  list(APPEND LUNET_TEST_ENV "LUNET_MNIST_DIR=${LUNET_TEST_MNIST}")
+endif()
+
 if(LUNET_SANITIZE)
   # LuaJIT is not built with ASan, so the runtime must be loaded first for liblunet.
   execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
@@ -51,11 +62,6 @@ endforeach()
 
 # The flagship script runs from another working directory (it finds the library and the
 # Lua modules itself), and --help and a bad option behave.
-if(EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/mnist)
-  set(LUNET_TEST_MNIST ${PROJECT_SOURCE_DIR}/../shared/data/mnist)
-elseif(EXISTS ${PROJECT_SOURCE_DIR}/data/mnist)
-  set(LUNET_TEST_MNIST ${PROJECT_SOURCE_DIR}/data/mnist)
-endif()
 if(LUNET_TEST_MNIST)
   add_test(NAME script_train_lenet_smoke
     COMMAND ${LUAJIT} ${PROJECT_SOURCE_DIR}/scripts/train_lenet.lua --data ${LUNET_TEST_MNIST}
