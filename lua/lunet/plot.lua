@@ -147,6 +147,15 @@ local function draw_panel(c, spec, x0, y0, w, h)
   if xhi == xlo then xhi = xlo + 1 end
   if yhi == ylo then yhi = ylo + 1 end
   local xt, xstep = M.ticks(xlo, xhi, 8)
+  local integer_x = true
+  for _, sr in ipairs(spec.series) do
+    for _, v in ipairs(sr.x) do integer_x = integer_x and v == math.floor(v) end
+  end
+  if integer_x and xstep < 1 then xt, xstep = M.ticks(xlo, xhi, math.max(1, xhi - xlo)) end   -- epochs: no 1.5
+  local _, ystep0 = M.ticks(ylo, yhi, 6)
+  if not spec.ylim then   -- the y axis starts and ends on a tick
+    ylo, yhi = math.floor(ylo / ystep0 + 1e-9) * ystep0, math.ceil(yhi / ystep0 - 1e-9) * ystep0
+  end
   local yt, ystep = M.ticks(ylo, yhi, 6)
   xlo, xhi = math.min(xlo, xt[1]), math.max(xhi, xt[#xt])
   ylo, yhi = math.min(ylo, yt[1]), math.max(yhi, yt[#yt])
