@@ -34,6 +34,22 @@ end
 function Sequential:size() return #self.modules end
 function Sequential:get(i) return self.modules[i] end
 
+-- Layers first..last (1-based, inclusive; negative counts from the end) as a new
+-- Sequential that SHARES the layers and their weights with this one: for cutting a
+-- trained trunk off a network. Layer names are kept.
+function Sequential:slice(first, last)
+  local n = #self.modules
+  last = last or n
+  if first < 0 then first = n + 1 + first end
+  if last < 0 then last = n + 1 + last end
+  if first ~= math.floor(first) or last ~= math.floor(last) or first < 1 or last > n or first > last then
+    self:error("slice: expected 1 <= first <= last <= %d, got %s, %s", n, tostring(first), tostring(last))
+  end
+  local part = Sequential()
+  for i = first, last do part:add(self.modules[i], self.names and self.names[i]) end
+  return part
+end
+
 function Sequential:forward(x)
   if not lunet.is_tensor(x) then self:error("expected a Tensor as input, got %s", type(x)) end
   for i, m in ipairs(self.modules) do
