@@ -102,3 +102,31 @@ __kernel void pool_avg_backward(__global const float *x, __global const float *g
         for (int ow = first_window(w, KW, SW, PW); ow <= ow_hi; ow++) sum += gyp[oh * OW + ow];
     grad_x[i] = sum / (float)(KH * KW);
 }
+
+/* Backward when the windows tile the input exactly (stride = window, no padding, the
+ * windows cover every cell, as LeNet's 2x2/2 pooling): one work item per OUTPUT writes its
+ * whole window, so no input needs to search for the windows that contain it. */
+__kernel void pool_max_backward_tiles(__global const float *x, __global const float *grad_y,
+                                      __global float *grad_x, POOL_ARGS) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
+    __global const float *xp = x + plane * H * W;
+    __global float *gxp = grad_x + plane * H * W;
+    const int best = window_argmax(xp, oh, ow, H, W, KH, KW, SH, SW, PH, PW);
+    const float g = grad_y[i];
+    for (int h = oh * KH; h < oh * KH + KH; h++)
+        for (int w = ow * KW; w < ow * KW + KW; w++) gxp[h * W + w] = (h * W + w == best) ? g : 0.0f;
+}
+
+__kernel void pool_avg_backward_tiles(__global const float *x, __global const float *grad_y,
+                                      __global float *grad_x, POOL_ARGS) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    (void)x;
+    const int ow = i % OW, oh = (i / OW) % OH, plane = i / (OW * OH);
+    __global float *gxp = grad_x + plane * H * W;
+    const float g = grad_y[i] / (float)(KH * KW);
+    for (int h = oh * KH; h < oh * KH + KH; h++)
+        for (int w = ow * KW; w < ow * KW + KW; w++) gxp[h * W + w] = g;
+}

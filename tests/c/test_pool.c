@@ -131,6 +131,19 @@ static void test_lenet_pool(void) {
     check_pool_config(&g, 2, 22);
 }
 
+/* Windows that tile the input exactly take a faster backward path: non-square ones too,
+ * and a size that leaves a remainder falls back to the general path. */
+static void test_tiling_windows(void) {
+    const int shapes[][4] = {{3, 2, 9, 8}, {1, 3, 6, 9}, {2, 2, 7, 8}};   /* kh, kw, h, w */
+    for (int s = 0; s < 3; s++) {
+        for (int is_max = 0; is_max <= 1; is_max++) {
+            ref_pool g = {2, 3, shapes[s][2], shapes[s][3], shapes[s][0], shapes[s][1],
+                          shapes[s][0], shapes[s][1], 0, 0, is_max};
+            check_pool_config(&g, 2, 30 + s * 2 + is_max);
+        }
+    }
+}
+
 /* On a constant input every window ties: the gradient goes to its first cell. */
 static void test_max_ties_go_to_first(void) {
     int64_t xs[4] = {1, 1, 4, 4}, ys[4] = {1, 1, 2, 2};
@@ -270,6 +283,7 @@ int main(void) {
     RUN(test_max_pool1d_random);
     RUN(test_avg_pool1d_random);
     RUN(test_lenet_pool);
+    RUN(test_tiling_windows);
     RUN(test_max_ties_go_to_first);
     RUN(test_max_ignores_padding);
     RUN(test_launches_constant_in_batch);

@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <stdio.h>
 
+#include <stdbool.h>
+
 #include "internal.h"
 
 typedef struct pool_geom {
@@ -134,6 +136,12 @@ static lunet_status pool_forward(const lunet_tensor *x, lunet_tensor *y,
                   2, bufs);
 }
 
+/* Stride = window, no padding, and the windows cover every input cell exactly once. */
+static bool windows_tile_input(const pool_geom *g) {
+    return g->sh == g->kh && g->sw == g->kw && g->ph == 0 && g->pw == 0 &&
+           g->oh * g->kh == g->h && g->ow * g->kw == g->w;
+}
+
 static lunet_status pool_backward(const lunet_tensor *x, const lunet_tensor *grad_y,
                                   lunet_tensor *grad_x, const lunet_pool_params *p, int dims) {
     pool_geom g;
@@ -147,6 +155,9 @@ static lunet_status pool_backward(const lunet_tensor *x, const lunet_tensor *gra
     if ((st = lunet__check_shape(g.op, "grad_x", grad_x, g.ndim, x->shape)) != LUNET_OK) return st;
     if ((st = lunet__check_same_ctx(g.op, x, grad_x)) != LUNET_OK) return st;
     cl_mem bufs[3] = {lunet__mem(x), lunet__mem(grad_y), lunet__mem(grad_x)};
+    if (windows_tile_input(&g))
+        return launch(&g, x->ctx, g.is_max ? "pool_max_backward_tiles" : "pool_avg_backward_tiles",
+                      grad_y->numel, 3, bufs);
     return launch(&g, x->ctx, g.is_max ? "pool_max_backward" : "pool_avg_backward", x->numel,
                   3, bufs);
 }
