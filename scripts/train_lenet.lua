@@ -162,7 +162,7 @@ local function train_epoch(epoch)
       loss_sum, loss_n = loss_sum + loss:totable()[1], loss_n + 1
       correct, judged = correct + argmax_counts(logits, y:tobuffer(), 0, count), judged + count
     end
-    net:backward(x, loss_fn:backward(logits, y))
+    net:backward(x, loss_fn:backward(logits, y), { input_grad = false })
     opt:step()
     done = done + count
     bar:update(done, { loss = loss_n > 0 and loss_sum / loss_n or nil, acc = judged > 0 and correct / judged or nil })

@@ -101,6 +101,28 @@ describe("Sequential", function()
     for name, e in pairs(errs) do assert.is_true(e < 1e-2, name .. " error " .. e) end
   end)
 
+  it("skips the input gradient of the first layer when asked, with the same parameter gradients", function()
+    local function grads(opts)
+      lunet.manual_seed(5)
+      local net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+      local x = lunet.randn({ 2, 1, 6, 6 }, 9)
+      net:forward(x)
+      local gx = net:backward(x, lunet.randn({ 2, 3 }, 10), opts)
+      local all = {}
+      for _, p in ipairs(net:parameters()) do all[p.name] = p.grad:totable() end
+      return all, gx
+    end
+    local with, gx = grads(nil)
+    local without, none = grads({ input_grad = false })
+    assert.are.same(with, without)
+    assert.is_not_nil(gx)
+    assert.is_nil(none)
+    local lin = nn.Linear(3, 2)
+    local x = lunet.randn({ 4, 3 }, 1)
+    lin:forward(x)
+    assert.is_nil(lin:backward(x, lunet.randn({ 4, 2 }, 2), { input_grad = false }))
+  end)
+
   it("propagates train and eval to its layers and zeroes every gradient", function()
     local drop = nn.Dropout(0.5)
     local net = nn.Sequential(nn.Linear(2, 2), drop)

@@ -125,11 +125,13 @@ function Conv:forward(x)
 end
 
 -- Accumulates into grad_weight and grad_bias; returns the gradient of the input.
-function Conv:backward(x, grad_y)
+-- opts.input_grad = false: skip the gradient of x (the first layer of a network needs
+-- none) and return nil.
+function Conv:backward(x, grad_y, opts)
   self:check_input(x, self._dims + 2, self._layout)
   self:check_grad_output(grad_y, self:output_shape(x:shape()))
-  local grad_x = self:buffer("grad_input", x:shape())
-  lunet.check(self._backward(x.handle, self.weight.handle, grad_y.handle, grad_x.handle,
+  local grad_x = not (opts and opts.input_grad == false) and self:buffer("grad_input", x:shape()) or nil
+  lunet.check(self._backward(x.handle, self.weight.handle, grad_y.handle, grad_x and grad_x.handle,
                              self.grad_weight.handle,
                              self.bias and self.grad_bias.handle or nil, self._params))
   return grad_x

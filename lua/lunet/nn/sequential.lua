@@ -61,12 +61,14 @@ function Sequential:forward(x)
 end
 
 -- x must be the input of the last forward: the layers' inputs are kept from it.
-function Sequential:backward(x, grad_y)
+-- opts.input_grad = false: the gradient of x is not wanted (training: x is data), so the
+-- first layer may skip computing it; the result is then nil or unspecified.
+function Sequential:backward(x, grad_y, opts)
   if x ~= self.inputs[1] then
     self:error("backward: call forward(x) with the same input first")
   end
   for i = #self.modules, 1, -1 do
-    grad_y = self.modules[i]:backward(self.inputs[i], grad_y)
+    grad_y = self.modules[i]:backward(self.inputs[i], grad_y, i == 1 and opts or nil)
   end
   return grad_y
 end
