@@ -73,6 +73,16 @@ static void test_gemm_auto_variant(void) {
     check_one(LUNET__GEMM_AUTO, 1, 0, (gemm_case){9, 70, 5}, 1.0f, 1.0f, 8);
 }
 
+/* A B^T with a small C and a long K (a convolution's weight gradient) splits K into
+ * chunks; K not a multiple of the chunk or of the vector width, beta 0 with NaN in C. */
+static void test_gemm_split_k(void) {
+    const gemm_case cases[] = {{6, 25, 50176}, {16, 150, 6400}, {1, 3, 4099}, {7, 5, 9001}};
+    for (int i = 0; i < 4; i++) {
+        check_one(LUNET__GEMM_REG, 0, 1, cases[i], 1.0f, 1.0f, (uint64_t)(40 + i));
+        check_one(LUNET__GEMM_AUTO, 0, 1, cases[i], -0.5f, 0.0f, (uint64_t)(50 + i));
+    }
+}
+
 /* k == 0: the product is empty, so C = beta * C. */
 static void test_gemm_empty_k(void) {
     check_one(LUNET__GEMM_REG, 0, 0, (gemm_case){5, 6, 0}, 1.0f, 0.5f, 3);
@@ -138,6 +148,7 @@ int main(void) {
     RUN(test_gemm_tiled_variant);
     RUN(test_gemm_auto_variant);
     RUN(test_gemm_empty_k);
+    RUN(test_gemm_split_k);
     RUN(test_gemm_public);
     RUN(test_gemm_errors);
     return TEST_END();
