@@ -90,3 +90,5 @@ add_test(NAME install_tree
           -DLUAJIT=${LUAJIT} -P ${PROJECT_SOURCE_DIR}/tests/install_test.cmake)
 set_tests_properties(install_tree PROPERTIES ENVIRONMENT
   "LUNET_CACHE_DIR=${PROJECT_BINARY_DIR}/kernel-cache;${LUNET_LUA_SAN_ENV}")
+include(${PROJECT_SOURCE_DIR}/tests/scripts.cmake)
+include(${PROJECT_SOURCE_DIR}/tests/torch.cmake)
