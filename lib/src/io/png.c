@@ -47,12 +47,17 @@ typedef struct png_reader {
     int width, height, channels;
 } png_reader;
 
-/* Expand everything to 8/16-bit grey or RGB; alpha is dropped, not composited. */
+/* Expand everything to 8/16-bit grey or RGB; transparency is composited onto white, as
+ * an image viewer shows it (a black digit on a transparent canvas reads as ink on paper). */
 static void set_transforms(png_reader *r) {
     png_byte color = png_get_color_type(r->png, r->info);
+    int depth = png_get_bit_depth(r->png, r->info) == 16 ? 16 : 8;
     png_set_expand(r->png);   /* palette -> RGB, 1/2/4-bit grey -> 8-bit, tRNS -> alpha */
-    if (color & PNG_COLOR_MASK_ALPHA || png_get_valid(r->png, r->info, PNG_INFO_tRNS))
-        png_set_strip_alpha(r->png);
+    if (color & PNG_COLOR_MASK_ALPHA || png_get_valid(r->png, r->info, PNG_INFO_tRNS)) {
+        png_uint_16 white = depth == 16 ? 65535 : 255;
+        png_color_16 background = {0, white, white, white, white};
+        png_set_background(r->png, &background, PNG_BACKGROUND_GAMMA_SCREEN, 0, 1.0);
+    }
     (void)png_set_interlace_handling(r->png);
     png_read_update_info(r->png, r->info);
 }
