@@ -92,3 +92,5 @@ set_tests_properties(install_tree PROPERTIES ENVIRONMENT
   "LUNET_CACHE_DIR=${PROJECT_BINARY_DIR}/kernel-cache;${LUNET_LUA_SAN_ENV}")
 include(${PROJECT_SOURCE_DIR}/tests/scripts.cmake)
 include(${PROJECT_SOURCE_DIR}/tests/torch.cmake)
+include(${PROJECT_SOURCE_DIR}/tests/zoo.cmake)
+include(${PROJECT_SOURCE_DIR}/tests/scripts2.cmake)
