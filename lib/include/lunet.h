@@ -88,6 +88,8 @@ typedef struct lunet_stats {
     uint64_t buffers_allocated;  /* clCreateBuffer calls (pool misses) */
     uint64_t buffers_reused;     /* buffer requests served by the pool */
     uint64_t bytes_pooled;       /* bytes held by the pool, free for reuse */
+    uint64_t host_syncs;         /* host waits for the device: blocking uploads and
+                                    downloads, clFinish (lunet_context_finish) */
 } lunet_stats;
 lunet_status lunet_context_stats(const lunet_context *ctx, lunet_stats *out);
 /* Directory of the on-disk kernel binary cache ($LUNET_CACHE_DIR, else
@@ -293,8 +295,8 @@ lunet_status lunet_st_writer_set_metadata(lunet_st_writer *w, const char *key, c
 lunet_status lunet_st_writer_save(lunet_st_writer *w, const char *path);
 
 /* PNG. Any PNG (grey, grey+alpha, RGB, RGBA, palette; 1 to 16 bits) is read as floats in
- * [0,1], row-major HWC, with 1 channel (grey) or 3 (RGB); alpha is dropped, not
- * composited. Free pixels with lunet_png_free. */
+ * [0,1], row-major HWC, with 1 channel (grey) or 3 (RGB); transparency is composited
+ * onto white. Free pixels with lunet_png_free. */
 lunet_status lunet_png_read(const char *path, int *width, int *height, int *channels,
                             float **pixels);
 void lunet_png_free(float *pixels);
@@ -302,6 +304,44 @@ void lunet_png_free(float *pixels);
  * written atomically (temporary file, then rename). */
 lunet_status lunet_png_write(const char *path, int width, int height, int channels,
                              const float *pixels);
+
+/* ---- profiling ---- */
+/* With LUNET_PROFILE=1 (set before the context is created) every kernel launch is timed
+ * on the device (OpenCL profiling events). The report is a table: kernel, calls, total
+ * ms, mean us, share of all kernel time, sorted by total time. It finishes the queue
+ * first (a host sync). Fails with LUNET_ERR_ARGUMENT when profiling is off for ctx or
+ * when size is too small for the report (the message says how many bytes it needs).
+ * lunet_context_destroy prints the same report to stderr when profiling is on. */
+lunet_status lunet_profile_report(lunet_context *ctx, char *buf, size_t size);
+
+/* ---- t-SNE ---- */
+/* Exact t-SNE (van der Maaten & Hinton 2008) for a 2-D embedding, O(N^2) in time and
+ * memory: P is a dense [N,N] matrix (100 MB for N = 5000). 3 <= N <= 46340.
+ * A run: lunet_tsne_affinities once, y = small random values, update = 0, gains = 1,
+ * then lunet_tsne_step per iteration (the reference schedule: exaggeration 12 and
+ * momentum 0.5 for the first 250 iterations, then 1 and 0.8; learning rate 200). */
+/* x [N,D] -> p [N,N]: the symmetric joint affinities p_ij = (p_{j|i} + p_{i|j}) / 2N, which
+ * sum to 1 (p_ii = 0). p_{j|i} is proportional to exp(-beta_i |x_i - x_j|^2), with beta_i
+ * found per row by a binary search on the device until the entropy of p_{.|i} is
+ * log(perplexity) nats (within 1e-5). betas [N] receives the beta_i (NULL: not wanted).
+ * 1 <= perplexity < N - 1. */
+lunet_status lunet_tsne_affinities(const lunet_tensor *x, float perplexity, lunet_tensor *p,
+                                   lunet_tensor *betas);
+/* One gradient-descent step of y [N,2] under p [N,N] (four separate tensors). With
+ * num_ij = 1 / (1 + |y_i - y_j|^2) and Z = the sum of num_ij over all i != j (a fixed-order,
+ * deterministic sum), dY is the gradient of KL(P||Q) divided by 4, as in the reference
+ * implementations (tsne.py, bhtsne), whose learning rates therefore carry over:
+ *   dY_i = sum_j (exaggeration p_ij - num_ij / Z) num_ij (y_i - y_j);
+ *   gains += 0.2 where sign(dY) != sign(update), else gains *= 0.8; gains >= 0.01;
+ *   update = momentum update - learning_rate gains dY;  y += update;  y -= mean(y).
+ * update and gains [N,2] are updated in place. exaggeration > 0, 0 <= momentum < 1,
+ * learning_rate > 0. */
+lunet_status lunet_tsne_step(const lunet_tensor *p, lunet_tensor *y, lunet_tensor *update,
+                             lunet_tensor *gains, float exaggeration, float momentum,
+                             float learning_rate);
+/* *kl = KL(P || Q) = sum over i != j of p_ij log(p_ij / q_ij), q_ij = num_ij / Z (terms
+ * with p_ij = 0 count 0). Waits for the device (a blocking read). */
+lunet_status lunet_tsne_kl(const lunet_tensor *p, const lunet_tensor *y, float *kl);
 
 /* LUNET_API_END */
 
