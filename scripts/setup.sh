@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
 done
 
 packages=(curl ca-certificates build-essential cmake pkg-config ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          clinfo luajit libluajit-5.1-dev libpng-dev zlib1g-dev lua-busted libcairo2 fonts-dejavu-core)
+          clinfo luajit libluajit-5.1-dev libpng-dev zlib1g-dev lua-busted libcairo2 fonts-dejavu-core dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do
