@@ -54,10 +54,12 @@ lunet_status lunet_device_count(int *count) {
     return walk_devices(-1, count, NULL, NULL);
 }
 
+/* Read into a roomy buffer, then truncate: a string longer than dst (PoCL's 65-character
+ * device version) would otherwise fail the query and come back empty. */
 static void device_string(cl_device_id dev, cl_device_info what, char *dst, size_t size) {
-    dst[0] = '\0';
-    if (clGetDeviceInfo(dev, what, size, dst, NULL) != CL_SUCCESS) dst[0] = '\0';
-    dst[size - 1] = '\0';
+    char full[1024] = "";
+    if (clGetDeviceInfo(dev, what, sizeof full - 1, full, NULL) != CL_SUCCESS) full[0] = '\0';
+    snprintf(dst, size, "%s", full);
 }
 
 static lunet_status fill_info(int index, cl_platform_id platform, cl_device_id dev,
@@ -208,6 +210,13 @@ lunet_status lunet_context_create(const char *selector, lunet_context **out) {
 void lunet_context_destroy(lunet_context *ctx) {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
+    /* LUNET_PROFILE=1: the one place the library prints, to stderr, at teardown */
+    if (lunet__profiling(ctx)) {
+        char *report = lunet__profile_text(ctx);
+        fputs(report ? report : "lunet profile: out of host memory for the report\n", stderr);
+        free(report);
+    }
+    lunet__profile_free(ctx);
     for (int i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
     for (int i = 0; i < ctx->n_programs; i++) clReleaseProgram(ctx->programs[i].program);
     lunet__pool_drain(ctx);
@@ -225,6 +234,7 @@ lunet_status lunet_context_info(const lunet_context *ctx, lunet_device_info *inf
 lunet_status lunet_context_finish(lunet_context *ctx) {
     if (!ctx) return lunet__fail(LUNET_ERR_ARGUMENT, "context_finish: ctx is NULL");
     cl_int err = clFinish(ctx->queue);
+    ctx->stats.host_syncs++;
     return err == CL_SUCCESS ? LUNET_OK : lunet__cl_fail(err, "clFinish");
 }
 

@@ -92,6 +92,18 @@ typedef struct lunet_pool_entry {
     size_t bytes;
 } lunet_pool_entry;
 
+/* Profiling (profile.c): device time per kernel name, and launches waiting to be timed. */
+typedef struct lunet_profile_entry {
+    char name[64];
+    uint64_t calls;       /* launches timed */
+    uint64_t total_ns;    /* sum of CL_PROFILING_COMMAND_END - START */
+} lunet_profile_entry;
+
+typedef struct lunet_profile_pending {
+    cl_event event;
+    int entry;            /* index into prof_entries */
+} lunet_profile_pending;
+
 struct lunet_context {
     lunet_device_info info;
     cl_platform_id platform;
@@ -108,6 +120,14 @@ struct lunet_context {
     lunet_pool_entry pool[LUNET_POOL_SLOTS];
     int n_pool;
     lunet_stats stats;
+    /* profiling: LUNET_PROFILE=1 (profile.c) */
+    int profile_state;                     /* 0 not yet asked, 1 on, -1 off */
+    lunet_profile_entry *prof_entries;
+    int prof_n_entries, prof_cap_entries;
+    lunet_profile_pending *prof_pending;   /* FIFO: [prof_head, prof_n_pending) wait */
+    size_t prof_head, prof_n_pending, prof_cap_pending;
+    uint64_t prof_since_harvest;
+    uint64_t prof_untimed;                 /* launches whose event failed or was dropped */
 };
 
 static inline bool lunet__is_gpu(const lunet_context *ctx) {
@@ -138,9 +158,26 @@ lunet_status lunet__run(lunet_context *ctx, const char *family, const char *name
                         const char *options, int work_dim, const size_t *global,
                         const size_t *local, int nargs, const lunet_arg *args);
 
+/* ---- profiling (profile.c) ---- */
+/* True when ctx's queue was created with CL_QUEUE_PROFILING_ENABLE ($LUNET_PROFILE). */
+bool lunet__profiling(lunet_context *ctx);
+/* Keeps the event of one launch of kernel `name` (takes ownership of the event). */
+void lunet__profile_record(lunet_context *ctx, const char *name, cl_event event);
+/* The report table as a malloc'd string, NULL when out of memory; finish the queue first. */
+char *lunet__profile_text(lunet_context *ctx);
+/* Releases the events still held and the tables (context teardown). */
+void lunet__profile_free(lunet_context *ctx);
+
 /* ---- GEMM on raw buffers with element offsets (ops/gemm.c), used by conv and linear ---- */
 lunet_status lunet__gemm(lunet_context *ctx, int trans_a, int trans_b, int64_t m, int64_t n,
                          int64_t k, float alpha, cl_mem a, size_t a_offset, cl_mem b,
                          size_t b_offset, float beta, cl_mem c, size_t c_offset);
+
+/* C[M,N] = alpha A B^T + beta C for a small C and a long K (a convolution's weight
+ * gradient): K is cut into chunks reduced in parallel, then summed in a fixed order.
+ * Always two launches, whatever the sizes (launch counts must not depend on the batch). */
+lunet_status lunet__gemm_nt_split_k(lunet_context *ctx, int64_t m, int64_t n, int64_t k,
+                                    float alpha, cl_mem a, size_t a_offset, cl_mem b,
+                                    size_t b_offset, float beta, cl_mem c, size_t c_offset);
 
 #endif /* LUNET_INTERNAL_H */

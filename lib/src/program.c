@@ -267,12 +267,14 @@ lunet_status lunet__run(lunet_context *ctx, const char *family, const char *name
         if (global[d] == 0) return LUNET_OK;   /* nothing to do */
         rounded[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
+    cl_event event = NULL;   /* kept only when profiling (LUNET_PROFILE=1) */
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)work_dim, NULL, rounded, local,
-                                        0, NULL, NULL);
+                                        0, NULL, lunet__profiling(ctx) ? &event : NULL);
     if (err != CL_SUCCESS) {
         snprintf(call, sizeof call, "clEnqueueNDRangeKernel(%s)", name);
         return lunet__cl_fail(err, call);
     }
     ctx->stats.kernel_launches++;
+    if (event) lunet__profile_record(ctx, name, event);
     return LUNET_OK;
 }

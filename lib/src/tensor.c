@@ -209,6 +209,7 @@ lunet_status lunet_tensor_upload(lunet_tensor *t, const float *src, int64_t coun
     if (st != LUNET_OK) return st;
     cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->storage->mem, CL_TRUE, 0,
                                       (size_t)count * sizeof(float), src, 0, NULL, NULL);
+    t->ctx->stats.host_syncs++;
     return err == CL_SUCCESS ? LUNET_OK : lunet__cl_fail(err, "clEnqueueWriteBuffer");
 }
 
@@ -217,6 +218,7 @@ lunet_status lunet_tensor_download(const lunet_tensor *t, float *dst, int64_t co
     if (st != LUNET_OK) return st;
     cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->storage->mem, CL_TRUE, 0,
                                      (size_t)count * sizeof(float), dst, 0, NULL, NULL);
+    t->ctx->stats.host_syncs++;
     return err == CL_SUCCESS ? LUNET_OK : lunet__cl_fail(err, "clEnqueueReadBuffer");
 }
 

@@ -22,10 +22,45 @@ function M.open(selector)
   clib.check(C.lunet_context_create(selector, out))
   current = out[0]   -- deliberately never destroyed: tensors may outlive any Lua scope
   -- Drain the queue when the Lua state closes: PoCL crashes if the process exits while its
-  -- worker threads still run queued kernels (LLVM is torn down under them).
+  -- worker threads still run queued kernels (LLVM is torn down under them). With
+  -- LUNET_PROFILE set, print the per-kernel profile to stderr then (the context is never
+  -- destroyed, so lunet_context_destroy's report would never appear).
   local ctx = current
-  M._drain_at_exit = ffi.gc(ffi.new("char[1]"), function() C.lunet_context_finish(ctx) end)
+  local profile = M.profiling_requested()
+  M._drain_at_exit = ffi.gc(ffi.new("char[1]"), function()
+    C.lunet_context_finish(ctx)
+    if profile then
+      local ok, text = pcall(M.report_of, ctx)
+      pcall(io.stderr.write, io.stderr, ok and text or ("lunet profile: " .. tostring(text) .. "\n"))
+    end
+  end)
   return current
+end
+
+-- True when $LUNET_PROFILE asks for profiling (set, not empty, not "0"), as device.c reads it.
+function M.profiling_requested()
+  local v = os.getenv("LUNET_PROFILE")
+  return v ~= nil and v ~= "" and v ~= "0"
+end
+
+-- The profile table of context ctx (see lunet_profile_report in lunet.h).
+function M.report_of(ctx)
+  local size = 65536
+  for _ = 1, 2 do
+    local buf = ffi.new("char[?]", size)
+    if C.lunet_profile_report(ctx, buf, size) == 0 then return ffi.string(buf) end
+    local msg = ffi.string(C.lunet_last_error())
+    local need = tonumber(msg:match("needs (%d+) bytes"))
+    if not need then error(msg, 0) end
+    size = need
+  end
+  error("lunet profile: the report kept growing", 0)
+end
+
+-- The per-kernel profile of the device in use as a string; fails unless LUNET_PROFILE=1
+-- was set when the process started. Finishes the queue first.
+function M.profile_report()
+  return M.report_of(M.get())
 end
 
 local function info_table(info)
@@ -69,6 +104,7 @@ function M.stats()
     buffers_allocated = tonumber(s.buffers_allocated),
     buffers_reused = tonumber(s.buffers_reused),
     bytes_pooled = tonumber(s.bytes_pooled),
+    host_syncs = tonumber(s.host_syncs),
   }
 end
 

@@ -52,6 +52,7 @@ static void test_devices_listed_and_selected(void) {
     lunet_device_info info;
     REQUIRE_OK(lunet_device_get_info(0, &info));
     CHECK(info.name[0] != '\0' && info.platform[0] != '\0', "empty names");
+    CHECK(info.version[0] != '\0' && info.driver[0] != '\0', "empty version or driver");
     CHECK(info.memory > 0, "memory %llu", (unsigned long long)info.memory);
     CHECK_FAILS(lunet_device_get_info(count, &info), LUNET_ERR_NO_DEVICE, "no OpenCL device with index");
     CHECK_FAILS(lunet_device_get_info(-1, &info), LUNET_ERR_ARGUMENT, "index must be >= 0");

@@ -41,6 +41,7 @@ lunet_status lunet_tensor_from_bytes(lunet_tensor *t, const uint8_t *bytes, int6
     if ((st = lunet__tensor_empty(t->ctx, 1, &words, &raw)) != LUNET_OK) return st;
     cl_int err = clEnqueueWriteBuffer(t->ctx->queue, lunet__mem(raw), CL_TRUE, 0, (size_t)count,
                                       bytes, 0, NULL, NULL);
+    t->ctx->stats.host_syncs++;
     if (err != CL_SUCCESS) {
         lunet_tensor_free(raw);
         return lunet__cl_fail(err, "clEnqueueWriteBuffer");

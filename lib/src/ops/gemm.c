@@ -103,16 +103,11 @@ static lunet_status run_tiled(lunet_context *ctx, const char *suffix, int m, int
     return lunet__run(ctx, "gemm", name, options, 2, global, local, nargs, args);
 }
 
-/* C = A B^T with a small C and a long K: worth splitting K (see gemm_nt_partial). */
-static bool wants_split_k(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k) {
-    return !trans_a && trans_b && m * n <= 16384 && k >= 4096;
-}
-
 static lunet_status run_split_k(lunet_context *ctx, int M, int N, int K, float alpha, cl_mem a,
                                 int ao, cl_mem b, int bo, float beta, cl_mem c, int co) {
     int S = K / 2048;
     if (S > 64) S = 64;
-    if (S < 2) S = 2;
+    if (S < 1) S = 1;
     int chunk = (K + S - 1) / S;
     lunet_tensor *partial = NULL;
     int64_t shape[1] = {(int64_t)S * M * N};
@@ -134,6 +129,15 @@ static lunet_status run_split_k(lunet_context *ctx, int M, int N, int K, float a
     return st;
 }
 
+lunet_status lunet__gemm_nt_split_k(lunet_context *ctx, int64_t m, int64_t n, int64_t k,
+                                    float alpha, cl_mem a, size_t a_offset, cl_mem b,
+                                    size_t b_offset, float beta, cl_mem c, size_t c_offset) {
+    lunet_status st = check_sizes(m, n, k, a_offset, b_offset, c_offset);
+    if (st != LUNET_OK || m == 0 || n == 0) return st;
+    return run_split_k(ctx, (int)m, (int)n, (int)k, alpha, a, (int)a_offset, b, (int)b_offset, beta,
+                       c, (int)c_offset);
+}
+
 lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int trans_a,
                                  int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                                  cl_mem a, size_t a_offset, cl_mem b, size_t b_offset,
@@ -146,8 +150,6 @@ lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int 
     lunet_arg args[] = {LUNET_ARG(M), LUNET_ARG(N),  LUNET_ARG(K),    LUNET_ARG(alpha),
                         LUNET_ARG(a), LUNET_ARG(ao), LUNET_ARG(b),    LUNET_ARG(bo),
                         LUNET_ARG(beta), LUNET_ARG(c), LUNET_ARG(co)};
-    if (kind != LUNET__GEMM_TILED && wants_split_k(trans_a, trans_b, m, n, k))
-        return run_split_k(ctx, M, N, K, alpha, a, ao, b, bo, beta, c, co);
     const char *suffix = kernel_suffix(trans_a, trans_b);
     if (kind == LUNET__GEMM_REG) return run_reg(ctx, suffix, M, N, LUNET_NARGS(args), args);
     return run_tiled(ctx, suffix, M, N, LUNET_NARGS(args), args);

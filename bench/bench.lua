@@ -1,0 +1,517 @@
+-- bench/bench.lua: lunet against the PyTorch CPU reference, measured in one run on one
+-- machine on the same data.   luajit bench/bench.lua --help
+--
+-- Every number comes from a child process (bench/lunet_worker.lua, the reference
+-- ../shared/reference/torch_lenet.py, bench/numpy_sgemm.py), so that memory and start-up
+-- are those of a process doing one job. The repetitions of lunet and PyTorch are
+-- interleaved (lunet, then PyTorch, rep after rep) so that both see the same background
+-- load; medians are reported.
+local script_dir = arg and arg[0] and arg[0]:match("^(.*)/[^/]*$") or "."
+package.path = script_dir .. "/../lua/?.lua;" .. script_dir .. "/../lua/?/init.lua;" .. package.path
+
+local cli = require("lunet.cli")
+local opts, positional = cli.parse(arg, {
+  usage = "luajit bench/bench.lua [--quick] [options]",
+  description = "Benchmarks lunet (LeNet-5 training and inference on MNIST, per-op kernels, memory,\n"
+    .. "start-up) against PyTorch (../shared/reference/torch_lenet.py) and numpy's SGEMM, in\n"
+    .. "one run, prints a table of lunet/PyTorch ratios and writes bench/RESULTS.md.\n"
+    .. "The full run takes 5 minutes on 2 idle cores (more under load); --quick takes under a minute, skips\n"
+    .. "PyTorch and the cold start, and writes no file unless --out is given.",
+  options = {
+    { "quick", "flag", false, "a smoke run: few steps, one repetition, no PyTorch, no cold start" },
+    { "data", "string", nil, "MNIST folder (default: LUNET_MNIST_DIR, else ../shared/data/mnist)", metavar = "DIR" },
+    { "out", "string", nil, "results file (default: bench/RESULTS.md; none with --quick)", metavar = "FILE" },
+    { "reps", "number", nil, "repetitions of each throughput measurement (default: 3; 1 with --quick)", metavar = "N" },
+    { "images", "number", nil, "images per timed lunet training repetition (default: 12800; 640 with --quick)", metavar = "N" },
+    { "batches", "string", "16,64,256", "training batch sizes, comma-separated" },
+    { "python", "string", "/usr/bin/python3", "Debian's python3 with python3-torch and numpy", metavar = "PATH" },
+    { "torch-script", "string", nil, "the PyTorch reference (default: ../shared/reference/torch_lenet.py)", metavar = "PATH" },
+    { "no-torch", "flag", false, "skip PyTorch (lunet and numpy only)" },
+    { "torch-threads", "string", "2,1", "PyTorch thread counts, comma-separated" },
+    { "omp-wait-policy", "string", "passive", "OMP_WAIT_POLICY for PyTorch: passive, active or default (unset)",
+      choices = { "passive", "active", "default" } },
+    { "cold-reps", "number", nil, "cold starts, with empty kernel caches (default: 2; 0 with --quick)", metavar = "N" },
+    { "warm-reps", "number", nil, "warm starts (default: 3; 1 with --quick)", metavar = "N" },
+  },
+})
+
+local function die(msg) io.stderr:write("bench: ", msg, "\n"); os.exit(2) end
+if positional[1] then
+  die("unexpected argument '" .. positional[1] .. "' (options start with --, see --help)")
+end
+local q = opts.quick
+opts.reps = opts.reps or (q and 1 or 3)
+opts.images = opts.images or (q and 640 or 12800)
+opts.cold_reps = opts.cold_reps or (q and 0 or 2)
+opts.warm_reps = opts.warm_reps or (q and 1 or 3)
+for _, k in ipairs({ "reps", "images" }) do
+  if opts[k] < 1 or opts[k] ~= math.floor(opts[k]) then die("--" .. k .. " must be a positive integer") end
+end
+for _, k in ipairs({ "cold_reps", "warm_reps" }) do
+  if opts[k] < 0 or opts[k] ~= math.floor(opts[k]) then
+    die("--" .. k:gsub("_", "-") .. " must be a non-negative integer")
+  end
+end
+local function int_list(name, text)
+  local list = {}
+  for v in text:gmatch("[^,]+") do
+    local n = tonumber(v)
+    if not n or n < 1 or n ~= math.floor(n) then
+      die(string.format("--%s expects positive integers separated by commas, got '%s'", name, text))
+    end
+    list[#list + 1] = n
+  end
+  if #list == 0 then die(string.format("--%s expects positive integers separated by commas, got '%s'", name, text)) end
+  return list
+end
+local batches = int_list("batches", opts.batches)
+local torch_threads = int_list("torch-threads", opts.torch_threads)
+
+-- ---- processes and files ---------------------------------------------------------------
+
+local ffi = require("ffi")
+pcall(ffi.cdef, "typedef struct { long tv_sec; long tv_nsec; } bench_timespec;"
+                .. " int clock_gettime(int clk, bench_timespec *ts);")
+local ts = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+end
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs a shell command; returns its output (stdout and stderr), exit status and wall seconds.
+local function sh(cmd)
+  local t0 = now()
+  local p = assert(io.popen("( " .. cmd .. " ) 2>&1; echo \"BENCH_EXIT $?\""))
+  local out = p:read("*a")
+  p:close()
+  local seconds = now() - t0
+  local status = tonumber(out:match("BENCH_EXIT (%d+)\n?$"))
+  out = out:gsub("BENCH_EXIT %d+\n?$", "")
+  return out, status, seconds
+end
+
+local function first_line(cmd)
+  local out, status = sh(cmd)
+  if status ~= 0 then return nil end
+  return (out:match("^[^\n]*"))
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The "RESULT k=v ..." lines of a run, as tables.
+local function results(out)
+  local list = {}
+  for line in out:gmatch("[^\n]+") do
+    local body = line:match("^RESULT (.*)$")
+    if body then
+      local r = {}
+      for k, v in body:gmatch("([%w_]+)=(%S+)") do r[k] = tonumber(v) or v end
+      list[#list + 1] = r
+    end
+  end
+  return list
+end
+
+local function median(list)
+  if #list == 0 then return nil end
+  local s = {}
+  for i, v in ipairs(list) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) / 2] end
+  return (s[n / 2] + s[n / 2 + 1]) / 2
+end
+
+local function loadavg()
+  return (read_file("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)") or "?"
+end
+
+local root = first_line("cd " .. quote(script_dir .. "/..") .. " && pwd") or (script_dir .. "/..")
+local data_dir = opts.data or os.getenv("LUNET_MNIST_DIR")
+if not data_dir or data_dir == "" then data_dir = root .. "/../shared/data/mnist" end
+data_dir = first_line("cd " .. quote(data_dir) .. " 2>/dev/null && pwd") or data_dir
+if not exists(data_dir .. "/train-images-idx3-ubyte.gz") and not exists(data_dir .. "/train-images-idx3-ubyte") then
+  die("MNIST not found in " .. data_dir .. " (looked for train-images-idx3-ubyte[.gz]): pass --data DIR "
+      .. "or set LUNET_MNIST_DIR")
+end
+local torch_script = opts.torch_script or (root .. "/../shared/reference/torch_lenet.py")
+local use_torch = not q and not opts.no_torch
+if use_torch and not exists(torch_script) then
+  die("the PyTorch reference " .. torch_script .. " does not exist (pass --torch-script PATH, or --no-torch)")
+end
+local out_path = opts.out or (not q and (root .. "/bench/RESULTS.md") or nil)
+local time_bin = exists("/usr/bin/time") and "/usr/bin/time" or nil
+local tmp = os.tmpname()
+os.remove(tmp)
+os.execute("mkdir -p " .. quote(tmp))
+
+local function log(fmt, ...)
+  io.stderr:write(string.format("[%s] " .. fmt, os.date("%H:%M:%S"), ...), "\n")
+end
+
+-- Runs cmd under /usr/bin/time (when there is one); fails the benchmark on a bad exit.
+-- Returns its RESULT lines, its output, the peak resident set in KiB and wall seconds.
+local function measure(what, cmd, env)
+  local rss_file = tmp .. "/rss"
+  os.remove(rss_file)
+  local full = (env or "") .. " " .. (time_bin and (time_bin .. " -f %M -o " .. quote(rss_file) .. " ") or "") .. cmd
+  local out, status, seconds = sh(full)
+  if status ~= 0 then
+    die(string.format("%s failed (exit status %s):\n  %s\n%s", what, tostring(status), full, out))
+  end
+  local rss = tonumber((read_file(rss_file) or ""):match("(%d+)%s*$"))
+  return results(out), out, rss, seconds
+end
+
+local luajit = first_line("command -v luajit") or "luajit"
+local worker = quote(root .. "/bench/lunet_worker.lua")
+local data_arg = " --data " .. quote(data_dir)
+local function lunet_run(what, args, env)
+  return measure("lunet " .. what, quote(luajit) .. " " .. worker .. " " .. args .. data_arg, env)
+end
+
+local omp_env = opts.omp_wait_policy == "default" and "" or ("OMP_WAIT_POLICY=" .. opts.omp_wait_policy:upper())
+local function torch_run(what, batch, threads, eval)
+  return measure("PyTorch " .. what, string.format("%s %s --data %s --epochs 1 --batch %d --threads %d%s",
+                 quote(opts.python), quote(torch_script), quote(data_dir), batch, threads,
+                 eval and "" or " --no-eval"), omp_env)
+end
+
+-- ---- the measurements ------------------------------------------------------------------
+
+local t_start = now()
+local load_start = loadavg()
+log("lunet bench%s: MNIST from %s; results %s", q and " --quick" or "", data_dir, out_path or "not written")
+
+local R = {
+  lunet_train = {},      -- batch -> list of img/s (one per rep)
+  torch_train = {},      -- threads -> batch -> list of img/s
+  torch_rss = {},        -- list of KiB (batch 64 training runs)
+  torch_info = nil,
+}
+for _, b in ipairs(batches) do R.lunet_train[b] = {} end
+for _, t in ipairs(torch_threads) do
+  R.torch_train[t] = {}
+  for _, b in ipairs(batches) do R.torch_train[t][b] = {} end
+end
+
+for rep = 1, opts.reps do
+  for _, b in ipairs(batches) do
+    local steps = math.max(2, math.ceil(opts.images / b))
+    log("rep %d/%d: lunet training, batch %d, %d steps", rep, opts.reps, b, steps)
+    local res = lunet_run("training", string.format("train --batches %d --steps %d --warmup %d --reps 1", b, steps,
+                                                    q and 3 or math.max(5, math.ceil(640 / b))))
+    R.lunet_train[b][#R.lunet_train[b] + 1] = res[1].img_per_s
+  end
+  if use_torch then
+    for _, t in ipairs(torch_threads) do
+      for _, b in ipairs(batches) do
+        log("rep %d/%d: PyTorch training, batch %d, %d thread%s, one epoch", rep, opts.reps, b, t, t > 1 and "s" or "")
+        local res, out, rss = torch_run("training", b, t, false)
+        local train = nil
+        for _, r in ipairs(res) do if r.kind == "train" then train = r end end
+        if not train then die("PyTorch printed no 'RESULT kind=train' line:\n" .. out) end
+        table.insert(R.torch_train[t][b], train.img_per_s)
+        if b == 64 and rss then R.torch_rss[#R.torch_rss + 1] = rss end
+        R.torch_info = R.torch_info or out:match("INFO (torch=%S+)")
+      end
+    end
+  end
+end
+
+log("lunet inference, batch 1000")
+local infer_res = lunet_run("inference", string.format("infer --batch 1000 --reps %d", math.max(3, opts.reps)))
+R.lunet_infer = infer_res[1]
+R.torch_infer = {}
+if use_torch then
+  for _, t in ipairs(torch_threads) do
+    log("PyTorch inference, batch 1000, %d thread%s (after one training epoch)", t, t > 1 and "s" or "")
+    local res = torch_run("inference", 64, t, true)
+    for _, r in ipairs(res) do
+      if r.kind == "infer" then R.torch_infer[t] = r.img_per_s end
+      if r.kind == "train" then R.torch_test_acc = R.torch_test_acc or r.test_acc end
+    end
+  end
+end
+
+log("lunet per-op microbenchmarks")
+R.ops = lunet_run("ops", string.format("ops --seconds %g --reps %d", q and 0.01 or 0.3, q and 1 or 5))
+
+log("where a training step's time goes: LUNET_PROFILE=1, batch 64")
+local _, prof_out = lunet_run("profile", string.format("train --batches 64 --steps %d --warmup 5 --reps 1",
+                                                       q and 5 or 200), "LUNET_PROFILE=1")
+R.profile = prof_out:match("(lunet profile %(LUNET_PROFILE=1%).*)$")
+
+log("numpy SGEMM 1024")
+local np_res, np_out = measure("numpy sgemm", quote(opts.python) .. " " .. quote(root .. "/bench/numpy_sgemm.py")
+                               .. string.format(" --n 1024 --reps %d", q and 1 or 5))
+R.numpy = np_res[1]
+R.numpy_info = np_out:match("INFO ([^\n]*)")
+
+local mem_steps = q and 20 or 937
+log("peak memory of a lunet training run (batch 64, %d steps)", mem_steps)
+local mem_res, _, lunet_rss = lunet_run("memory", string.format("memory --batch 64 --steps %d", mem_steps))
+R.lunet_mem = mem_res[1]
+R.lunet_rss = lunet_rss or mem_res[1].vm_hwm_kb
+
+R.cold, R.warm, R.cold_detail, R.warm_detail = {}, {}, {}, {}
+local caches = tmp .. "/caches"
+for i = 1, opts.cold_reps do
+  log("cold start %d/%d (empty LUNET_CACHE_DIR and POCL_CACHE_DIR)", i, opts.cold_reps)
+  os.execute("rm -rf " .. quote(caches) .. " && mkdir -p " .. quote(caches .. "/lunet") .. " " .. quote(caches .. "/pocl"))
+  local res, _, _, seconds = lunet_run("cold start", "first-batch",
+    "LUNET_CACHE_DIR=" .. quote(caches .. "/lunet") .. " POCL_CACHE_DIR=" .. quote(caches .. "/pocl"))
+  R.cold[i], R.cold_detail[i] = seconds, res[1]
+end
+-- Warm: the caches the cold starts filled; without cold starts, the environment's own
+-- caches (LUNET_CACHE_DIR, POCL_CACHE_DIR or their defaults), filled by the runs above.
+local warm_env = opts.cold_reps > 0
+  and ("LUNET_CACHE_DIR=" .. quote(caches .. "/lunet") .. " POCL_CACHE_DIR=" .. quote(caches .. "/pocl")) or ""
+for i = 1, opts.warm_reps do
+  log("warm start %d/%d", i, opts.warm_reps)
+  local res, _, _, seconds = lunet_run("warm start", "first-batch", warm_env)
+  R.warm[i], R.warm_detail[i] = seconds, res[1]
+end
+os.execute("rm -rf " .. quote(tmp))
+local load_end = loadavg()
+local total_minutes = (now() - t_start) / 60
+
+-- ---- the machine -----------------------------------------------------------------------
+
+local lunet = require("lunet")
+local cpuinfo = read_file("/proc/cpuinfo") or ""
+local cpu_model = cpuinfo:match("model name%s*:%s*([^\n]+)") or "?"
+local n_cpu = select(2, cpuinfo:gsub("\nprocessor%s*:", "")) + (cpuinfo:match("^processor") and 1 or 0)
+local devices = lunet.devices()
+local dev = devices[1] or {}
+for _, d in ipairs(devices) do if d.type == "gpu" then dev = d break end end
+local device_env = os.getenv("LUNET_DEVICE")
+local machine = {
+  { "CPU", string.format("%s, %d logical cores (nproc: %s)", cpu_model, n_cpu, first_line("nproc") or "?") },
+  { "OpenCL device", string.format("%s (%s%s)%s", dev.name or "?", dev.platform or "?",
+                                   (dev.version or "") ~= "" and (", " .. dev.version) or "",
+                                   device_env and (" — LUNET_DEVICE=" .. device_env) or "") },
+  { "PoCL", first_line("dpkg-query -W -f '${Version}' libpocl2 2>/dev/null") or dev.driver or "?" },
+  { "lunet", string.format("%s, git %s%s, %s", lunet.version,
+                           first_line("git -C " .. quote(root) .. " rev-parse --short HEAD") or "?",
+                           (first_line("git -C " .. quote(root) .. " status --porcelain --untracked-files=no | head -1") or "") ~= ""
+                             and " (with uncommitted changes)" or "", lunet.library_path) },
+  { "LuaJIT", first_line(quote(luajit) .. " -v") or "?" },
+  { "PyTorch", use_torch and ((R.torch_info or "?") .. ", " .. opts.python
+                              .. (omp_env ~= "" and (", " .. omp_env) or ", OMP_WAIT_POLICY unset"))
+               or "not run" },
+  { "numpy", R.numpy_info or "?" },
+  { "load average", string.format("%s at the start, %s at the end (1, 5, 15 min)", load_start, load_end) },
+  { "run time", string.format("%.1f minutes, %s", total_minutes, os.date("%Y-%m-%d %H:%M")) },
+}
+
+-- ---- the report ------------------------------------------------------------------------
+
+local lines = {}
+local function emit(fmt, ...) lines[#lines + 1] = select("#", ...) > 0 and string.format(fmt, ...) or fmt end
+local function fmt_num(v, digits)
+  if v == nil then return "—" end
+  return string.format("%." .. (digits or 0) .. "f", v)
+end
+local function ratio(a, b)
+  if not a or not b or b == 0 then return "—" end
+  return string.format("%.2f", a / b)
+end
+local command = "luajit bench/bench.lua" .. (q and " --quick" or "")
+
+emit("# lunet benchmark results")
+emit("")
+emit("Written by `%s` (%s). Every number below comes from that one run on one machine,", command,
+     "see `luajit bench/bench.lua --help`")
+emit("on the same data (MNIST from `%s`). Throughputs are medians of %d repetitions;", data_dir, opts.reps)
+emit("lunet's and PyTorch's repetitions are interleaved so that both see the same background load.")
+emit("")
+emit("**Noise.** This is a shared 2-core machine: other engineers' builds and tests ran during the")
+emit("measurement (see the load average below; a quiet machine shows well under 1). Single numbers can be")
+emit("off by a factor of 2 and more; the ratios, measured side by side, are steadier than the absolutes.")
+emit("")
+emit("## Machine")
+emit("")
+emit("| | |")
+emit("|---|---|")
+for _, kv in ipairs(machine) do emit("| %s | %s |", kv[1], (kv[2]:gsub("|", "/"))) end
+emit("")
+
+emit("## LeNet-5 training throughput (images/s, higher is better)")
+emit("")
+emit("SGD (momentum 0.9, lr 0.01), cross-entropy, MNIST 28x28. lunet: %d images per repetition after a", opts.images)
+emit("warm-up, timed between `lunet.synchronize()` calls, the loss read back every 100 steps as the reference")
+emit("does. PyTorch: `torch_lenet.py --epochs 1 --no-eval` (one full epoch of 60,000 images).")
+emit("")
+local head, rule = "| batch | lunet |", "|---:|---:|"
+for _, t in ipairs(use_torch and torch_threads or {}) do
+  head = head .. string.format(" PyTorch %d thr | lunet / PyTorch %d thr |", t, t)
+  rule = rule .. "---:|---:|"
+end
+emit(head)
+emit(rule)
+R.summary = {}
+for _, b in ipairs(batches) do
+  local l = median(R.lunet_train[b])
+  local row = string.format("| %d | %s |", b, fmt_num(l))
+  for _, t in ipairs(use_torch and torch_threads or {}) do
+    local p = median(R.torch_train[t][b])
+    row = row .. string.format(" %s | **%s** |", fmt_num(p), ratio(l, p))
+    R.summary[#R.summary + 1] = { string.format("training, batch %d, vs PyTorch %d thread%s", b, t, t > 1 and "s" or ""),
+                                  ratio(l, p) }
+  end
+  emit(row)
+end
+emit("")
+emit("Repetitions: " .. (function()
+  local parts = {}
+  for _, b in ipairs(batches) do
+    local p = string.format("batch %d lunet %s", b, table.concat(R.lunet_train[b], "/"))
+    for _, t in ipairs(use_torch and torch_threads or {}) do
+      p = p .. string.format(", PyTorch %dt %s", t, table.concat(R.torch_train[t][b], "/"))
+    end
+    parts[#parts + 1] = p
+  end
+  return table.concat(parts, "; ")
+end)())
+emit("")
+
+emit("## Inference throughput, batch 1000 (images/s)")
+emit("")
+emit("The 10,000 test images, best of %d passes for both (PyTorch's `infer_throughput` reports the best of 3).",
+     math.max(3, opts.reps))
+emit("")
+emit("| | images/s | lunet / this |")
+emit("|---|---:|---:|")
+local li = R.lunet_infer.best_img_per_s
+emit("| lunet | %s (median %s) | |", fmt_num(li), fmt_num(R.lunet_infer.img_per_s))
+for _, t in ipairs(use_torch and torch_threads or {}) do
+  emit("| PyTorch, %d thread%s | %s | **%s** |", t, t > 1 and "s" or "", fmt_num(R.torch_infer[t]), ratio(li, R.torch_infer[t]))
+  R.summary[#R.summary + 1] = { string.format("inference, batch 1000, vs PyTorch %d thread%s", t, t > 1 and "s" or ""),
+                                ratio(li, R.torch_infer[t]) }
+end
+emit("")
+
+local ops = {}
+for _, r in ipairs(R.ops) do ops[r.op] = r end
+emit("## SGEMM 1024 x 1024 x 1024 (float32)")
+emit("")
+emit("| | ms | GFLOP/s | lunet / this |")
+emit("|---|---:|---:|---:|")
+local lg = ops.sgemm_1024 and ops.sgemm_1024.gflops
+emit("| lunet `lunet_gemm` | %s | %s | |", fmt_num(ops.sgemm_1024 and ops.sgemm_1024.us / 1000, 1), fmt_num(lg, 2))
+emit("| numpy `a @ b` (median of %d) | %s | %s | **%s** |", q and 1 or 5, fmt_num(R.numpy.sec * 1000, 1),
+     fmt_num(R.numpy.gflops, 2), ratio(lg, R.numpy.gflops))
+R.summary[#R.summary + 1] = { "SGEMM 1024^3 GFLOP/s vs numpy", ratio(lg, R.numpy.gflops) }
+emit("")
+emit("numpy's BLAS here: `%s`.", (R.numpy_info or "?"):match("blas=(%S+)") or "?")
+emit("")
+
+emit("## Per-op microbenchmarks (lunet, batch 64, LeNet-5's shapes)")
+emit("")
+emit("Each op is called in rounds of at least %g s, closed by `lunet.synchronize()`; the median of %d rounds.",
+     q and 0.01 or 0.3, q and 1 or 5)
+emit("GFLOP/s counts 2 flops per multiply-add of the convolution or GEMM; GB/s counts each input read once")
+emit("and each output written once. GEMM shapes are MxNxK with op(A) and op(B): N = as is, T = transposed.")
+emit("")
+emit("| op | shape | us / call | GFLOP/s | GB/s |")
+emit("|---|---|---:|---:|---:|")
+for _, r in ipairs(R.ops) do
+  emit("| %s | %s | %s | %s | %s |", r.op, tostring(r.shape), fmt_num(r.us, 1),
+       r.gflops == "-" and "" or fmt_num(r.gflops, 2), r.gbps == "-" and "" or fmt_num(r.gbps, 2))
+end
+emit("")
+
+emit("## Where a training step's time goes (LUNET_PROFILE=1)")
+emit("")
+emit("Device time per kernel of `lunet_worker.lua train --batches 64 --steps %d` with `LUNET_PROFILE=1`", q and 5 or 200)
+emit("(the whole process: data upload, warm-up and the timed steps; the table is what the process prints")
+emit("to stderr at exit).")
+emit("")
+emit("```")
+emit(R.profile and (R.profile:gsub("\n$", "")) or "(no profile printed)")
+emit("```")
+emit("")
+emit("## Peak resident memory of a training run (VmHWM, batch 64)")
+emit("")
+emit("| | peak RSS (MiB) | lunet / this |")
+emit("|---|---:|---:|")
+emit("| lunet (%d steps; whole dataset on the device, which PoCL keeps in host memory) | %s | |", mem_steps,
+     fmt_num(R.lunet_rss and R.lunet_rss / 1024, 1))
+local trss = median(R.torch_rss)
+if use_torch then
+  emit("| PyTorch (one epoch, median of %d runs) | %s | **%s** |", #R.torch_rss, fmt_num(trss and trss / 1024, 1),
+       ratio(R.lunet_rss, trss))
+  R.summary[#R.summary + 1] = { "peak memory vs PyTorch (lower is better)", ratio(R.lunet_rss, trss) }
+end
+emit("")
+emit("Measured with `%s` (maximum resident set size of the process).", time_bin and "/usr/bin/time -f %M" or "/proc/self/status VmHWM")
+emit("")
+
+emit("## Start-up: process start to the first training batch done")
+emit("")
+emit("`lunet_worker.lua first-batch`: load MNIST onto the device, build LeNet-5, one training step at batch")
+emit("64, synchronize, exit. Cold: empty `LUNET_CACHE_DIR` and `POCL_CACHE_DIR` (every kernel compiled);")
+emit("warm: the same caches filled.")
+emit("")
+emit("| | wall s (median) | in-process s | of which data | of which first step | programs compiled / cached |")
+emit("|---|---:|---:|---:|---:|---|")
+local function start_row(name, walls, details)
+  if #walls == 0 then emit("| %s | not measured | | | | |", name) return end
+  local ip, dt, fs = {}, {}, {}
+  for i, d in ipairs(details) do ip[i], dt[i], fs[i] = d.sec_in_process, d.sec_data, d.sec_first_step end
+  emit("| %s (%d run%s) | %s | %s | %s | %s | %s / %s |", name, #walls, #walls > 1 and "s" or "", fmt_num(median(walls), 2),
+       fmt_num(median(ip), 2), fmt_num(median(dt), 2), fmt_num(median(fs), 2),
+       tostring(details[1].programs_compiled), tostring(details[1].programs_cached))
+end
+start_row("cold", R.cold, R.cold_detail)
+start_row("warm", R.warm, R.warm_detail)
+emit("")
+
+if #R.summary > 0 then
+  emit("## Ratios lunet / PyTorch")
+  emit("")
+  emit("Above 1: lunet is faster (throughput, GFLOP/s) or uses more memory (peak memory).")
+  emit("")
+  emit("| measurement | lunet / reference |")
+  emit("|---|---:|")
+  for _, s in ipairs(R.summary) do emit("| %s | **%s** |", s[1], s[2]) end
+  emit("")
+end
+
+emit("## Notes")
+emit("")
+emit("- PyTorch is Debian's python3-torch; its convolutions use oneDNN (MKL-DNN), its dense layers and")
+emit("  numpy's `a @ b` the system BLAS named above. When that is the reference BLAS (`libblas3`, not")
+emit("  OpenBLAS), numpy's SGEMM and PyTorch's dense layers are far slower than they would be with")
+emit("  OpenBLAS: the SGEMM ratio is then a ratio to the reference BLAS, not to an optimised one.")
+emit("- PyTorch's threads > 1 run with `OMP_WAIT_POLICY` as shown under Machine. With OpenMP's default")
+emit("  (active spinning) and a loaded machine, 2 threads can be 10x slower than 1; `--omp-wait-policy`")
+emit("  chooses.")
+emit("- lunet runs on %s through OpenCL; its kernels and the reference's share the same 2 cores.", dev.name or "?")
+emit("")
+local report = table.concat(lines, "\n") .. "\n"
+
+io.write(report)
+if out_path then
+  local f = io.open(out_path .. ".tmp", "w")
+  if not f then die("cannot write " .. out_path .. ".tmp") end
+  f:write(report)
+  f:close()
+  assert(os.rename(out_path .. ".tmp", out_path))
+  io.write("wrote " .. out_path .. "\n")
+end

@@ -1,0 +1,65 @@
+# ctest entries for the benchmark harness (included from tests/tests.cmake). The full
+# benchmark never runs in CI: only `bench/bench.lua --quick` (lunet only, under a minute
+# with warm kernel caches), --help, and the bad-argument messages of bench.lua and its worker.
+set(LUNET_BENCH ${PROJECT_SOURCE_DIR}/bench/bench.lua)
+set(LUNET_BENCH_WORKER ${PROJECT_SOURCE_DIR}/bench/lunet_worker.lua)
+
+# Under the sanitizers the library needs libasan preloaded, which the Python children of
+# the benchmark must not inherit: the smoke run is for the plain build only.
+if(LUNET_TEST_MNIST AND NOT LUNET_SANITIZE)
+  add_test(NAME bench_quick
+    COMMAND ${LUAJIT} ${LUNET_BENCH} --quick --data ${LUNET_TEST_MNIST}
+            --out ${PROJECT_BINARY_DIR}/test-tmp/bench-quick.md
+    WORKING_DIRECTORY /tmp)
+  set_tests_properties(bench_quick PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV}" TIMEOUT 300
+    PASS_REGULAR_EXPRESSION
+    "\\| 16 \\| [0-9]+ \\|\n\\| 64 \\| [0-9]+ \\|\n\\| 256 \\| [0-9]+ \\|.*\\| lunet \\| [0-9]+ \\(median [0-9]+\\).*numpy `a @ b` \\(median of 1\\) \\| [0-9.]+ \\| [0-9.]+ \\| \\*\\*[0-9.]+\\*\\*.*\\| conv2_bwd_weight \\| x\\[64,6,14,14\\]\\*w\\[16,6,5,5\\] \\| [0-9.]+ \\| [0-9.]+ \\|.*\\| sgd_step_lenet5 \\| 61706_params_in_10_tensors \\|.*\\| warm \\(1 run\\) \\| [0-9.]+ \\|.*wrote ${PROJECT_BINARY_DIR}/test-tmp/bench-quick.md")
+endif()
+
+add_test(NAME bench_help COMMAND ${LUAJIT} ${LUNET_BENCH} --help)
+set_tests_properties(bench_help PROPERTIES PASS_REGULAR_EXPRESSION
+  "usage: luajit bench/bench.lua.*--quick.*--data DIR.*--out FILE.*--no-torch.*--omp-wait-policy")
+add_test(NAME bench_worker_help COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} --help)
+set_tests_properties(bench_worker_help PROPERTIES PASS_REGULAR_EXPRESSION
+  "MODE: train, infer, ops, first-batch, memory.*--batches")
+
+# name | arguments (separated by spaces) | the message expected
+set(LUNET_BENCH_BAD
+  "bench_bad_reps|--reps 0|bench: --reps must be a positive integer"
+  "bench_bad_number|--images many|--images expects a number, got 'many'"
+  "bench_bad_batches|--batches 16,x|bench: --batches expects positive integers separated by commas, got '16,x'"
+  "bench_bad_policy|--omp-wait-policy spin|--omp-wait-policy must be one of passive, active, default, got 'spin'"
+  "bench_no_data|--data /nonexistent/mnist|bench: MNIST not found in /nonexistent/mnist \\(looked for train-images-idx3-ubyte\\[.gz\\]\\): pass --data DIR or set LUNET_MNIST_DIR"
+  "bench_unknown_option|--fast|unknown option --fast \\(see --help\\)"
+  "bench_positional|quick|bench: unexpected argument 'quick' \\(options start with --, see --help\\)")
+if(LUNET_TEST_MNIST)
+  list(APPEND LUNET_BENCH_BAD
+    "bench_no_torch_script|--data ${LUNET_TEST_MNIST} --torch-script /nonexistent/t.py|bench: the PyTorch reference /nonexistent/t.py does not exist \\(pass --torch-script PATH, or --no-torch\\)")
+endif()
+foreach(entry IN LISTS LUNET_BENCH_BAD)
+  string(FIND "${entry}" "|" first)
+  string(FIND "${entry}" "|" last REVERSE)
+  string(SUBSTRING "${entry}" 0 ${first} name)
+  math(EXPR args_begin "${first} + 1")
+  math(EXPR args_len "${last} - ${first} - 1")
+  math(EXPR msg_begin "${last} + 1")
+  string(SUBSTRING "${entry}" ${args_begin} ${args_len} args)
+  string(SUBSTRING "${entry}" ${msg_begin} -1 message)
+  separate_arguments(args UNIX_COMMAND "${args}")
+  add_test(NAME ${name} COMMAND ${LUAJIT} ${LUNET_BENCH} ${args})
+  # every one of them must fail fast, before measuring anything
+  set_tests_properties(${name} PROPERTIES PASS_REGULAR_EXPRESSION "${message}" TIMEOUT 20)
+endforeach()
+
+add_test(NAME bench_worker_bad_mode COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} fly)
+set_tests_properties(bench_worker_bad_mode PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "lunet_worker: expected a mode \\(train, infer, ops, first-batch or memory\\), got fly")
+add_test(NAME bench_worker_bad_steps COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} train --steps 0)
+set_tests_properties(bench_worker_bad_steps PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "lunet_worker: --steps must be a positive integer")
+add_test(NAME bench_worker_no_data COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} infer --data /nonexistent/mnist)
+set_tests_properties(bench_worker_no_data PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV}" TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "lunet_worker: MNIST not found in /nonexistent/mnist")
+add_test(NAME bench_worker_extra_argument COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} train 64)
+set_tests_properties(bench_worker_extra_argument PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "lunet_worker: one mode expected, got a second argument '64'")

@@ -1,0 +1,55 @@
+"""bench/numpy_sgemm.py: float32 matrix product a @ b with numpy, for bench/bench.lua.
+
+    /usr/bin/python3 bench/numpy_sgemm.py [--n 1024] [--reps 5]
+
+Prints 'RESULT kind=numpy_sgemm n=N sec=S gflops=G reps=...' (S: the median of reps
+timed products after one warm-up) and 'INFO blas=PATH', the BLAS library numpy loaded.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def loaded_blas():
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                name = os.path.basename(path)
+                if "blas" in name or "mkl" in name or "blis" in name:
+                    libs.add(os.path.realpath(path))
+    except OSError:
+        pass
+    return ",".join(sorted(libs)) or "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--n", type=int, default=1024, help="matrix size (default 1024)")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions (default 5)")
+    a = ap.parse_args()
+    if a.n < 1 or a.reps < 1:
+        sys.exit("numpy_sgemm: --n and --reps must be positive")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((a.n, a.n), dtype=np.float32)
+    y = rng.standard_normal((a.n, a.n), dtype=np.float32)
+    z = x @ y  # warm-up
+    assert z.dtype == np.float32
+    times = []
+    for _ in range(a.reps):
+        t0 = time.perf_counter()
+        x @ y
+        times.append(time.perf_counter() - t0)
+    sec = statistics.median(times)
+    print(f"INFO numpy={np.__version__} blas={loaded_blas()}")
+    print(f"RESULT kind=numpy_sgemm n={a.n} sec={sec:.4f} gflops={2 * a.n ** 3 / sec / 1e9:.3f} "
+          f"reps={','.join(f'{t:.4f}' for t in times)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
