@@ -236,31 +236,3 @@ __kernel void gemm_reg_nt(GEMM_ARGS) {
 DEFINE_REG(tn, 1, 0)
 DEFINE_REG(tt, 1, 1)
 #endif
-
-/* ---- split-K for C = A B^T with a long K and a small C (convolution weight gradients:
- * [O, N*OH*OW] x [C*KH*KW, N*OH*OW]^T). A plain blocked GEMM has only a handful of
- * work-items there, each running the whole K; instead each (chunk, m, n) work-item
- * reduces one chunk of K, and a second kernel adds the chunks in a fixed order. */
-__kernel void gemm_nt_partial(int M, int N, int K, int chunk, __global const float *a, int a_off,
-                              __global const float *b, int b_off, __global float *partial) {
-    const int n = get_global_id(0), m = get_global_id(1), s = get_global_id(2);
-    if (n >= N || m >= M) return;
-    const int k0 = s * chunk, k1 = min(K, k0 + chunk);
-    __global const float *ar = a + a_off + (size_t)m * K, *br = b + b_off + (size_t)n * K;
-    float8 acc = (float8)(0.0f);
-    int k = k0;
-    for (; k + 8 <= k1; k += 8) acc = mad(vload8(0, ar + k), vload8(0, br + k), acc);
-    float sum = ((acc.s0 + acc.s1) + (acc.s2 + acc.s3)) + ((acc.s4 + acc.s5) + (acc.s6 + acc.s7));
-    for (; k < k1; k++) sum = mad(ar[k], br[k], sum);
-    partial[((size_t)s * M + m) * N + n] = sum;
-}
-
-__kernel void gemm_reduce_partial(int M, int N, int S, float alpha, __global const float *partial,
-                                  float beta, __global float *c, int c_off) {
-    const int i = get_global_id(0);
-    if (i >= M * N) return;
-    float sum = 0.0f;
-    for (int s = 0; s < S; s++) sum += partial[(size_t)s * M * N + i];
-    const float old = beta == 0.0f ? 0.0f : beta * c[c_off + i];   /* beta 0 ignores NaN in C */
-    c[c_off + i] = alpha * sum + old;
-}

@@ -173,11 +173,4 @@ lunet_status lunet__gemm(lunet_context *ctx, int trans_a, int trans_b, int64_t m
                          int64_t k, float alpha, cl_mem a, size_t a_offset, cl_mem b,
                          size_t b_offset, float beta, cl_mem c, size_t c_offset);
 
-/* C[M,N] = alpha A B^T + beta C for a small C and a long K (a convolution's weight
- * gradient): K is cut into chunks reduced in parallel, then summed in a fixed order.
- * Always two launches, whatever the sizes (launch counts must not depend on the batch). */
-lunet_status lunet__gemm_nt_split_k(lunet_context *ctx, int64_t m, int64_t n, int64_t k,
-                                    float alpha, cl_mem a, size_t a_offset, cl_mem b,
-                                    size_t b_offset, float beta, cl_mem c, size_t c_offset);
-
 #endif /* LUNET_INTERNAL_H */

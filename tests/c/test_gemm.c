@@ -73,39 +73,6 @@ static void test_gemm_auto_variant(void) {
     check_one(LUNET__GEMM_AUTO, 1, 0, (gemm_case){9, 70, 5}, 1.0f, 1.0f, 8);
 }
 
-/* A B^T with a small C and a long K (a convolution's weight gradient) splits K into
- * chunks; K not a multiple of the chunk or of the vector width, a K shorter than one
- * chunk, beta 0 with NaN in C. Compared with ref_gemm like every other case. */
-static void check_split(gemm_case g, float alpha, float beta, uint64_t seed) {
-    int oa = (int)(seed % 5), ob = (int)(seed % 3), oc = (int)(seed % 4);
-    int64_t na = oa + (int64_t)g.m * g.k, nb = ob + (int64_t)g.k * g.n, nc = oc + (int64_t)g.m * g.n;
-    float *a = host_random(na, seed), *b = host_random(nb, seed + 1), *c = host_random(nc, seed + 2);
-    if (beta == 0.0f)
-        for (int64_t i = oc; i < nc; i++) c[i] = NAN;
-    lunet_tensor *ta = test_tensor(1, (int64_t[]){na}, a), *tb = test_tensor(1, (int64_t[]){nb}, b);
-    lunet_tensor *tc = test_tensor(1, (int64_t[]){nc}, c);
-    lunet_status st = lunet__gemm_nt_split_k(test_ctx(), g.m, g.n, g.k, alpha, lunet__mem(ta),
-                                             (size_t)oa, lunet__mem(tb), (size_t)ob, beta,
-                                             lunet__mem(tc), (size_t)oc);
-    CHECK(st == LUNET_OK, "split-K failed: %s", lunet_last_error());
-    float *got = test_download(tc), *want = malloc((size_t)nc * sizeof(float));
-    memcpy(want, c, (size_t)nc * sizeof(float));
-    ref_gemm(0, 1, g.m, g.n, g.k, alpha, a + oa, b + ob, beta, want + oc);
-    double err = test_rel_error(got + oc, want + oc, (int64_t)g.m * g.n);
-    CHECK(err <= 1e-4, "split-K m=%d n=%d k=%d: rel err %g", g.m, g.n, g.k, err);
-    free(a), free(b), free(c), free(got), free(want);
-    lunet_tensor_free(ta), lunet_tensor_free(tb), lunet_tensor_free(tc);
-}
-
-static void test_gemm_split_k(void) {
-    const gemm_case cases[] = {{6, 25, 50176}, {16, 150, 6400}, {1, 3, 4099}, {7, 5, 9001},
-                               {3, 4, 5}, {16, 150, 800}};
-    for (int i = 0; i < 6; i++) {
-        check_split(cases[i], 1.0f, 1.0f, (uint64_t)(40 + i));
-        check_split(cases[i], -0.5f, 0.0f, (uint64_t)(50 + i));
-    }
-}
-
 /* k == 0: the product is empty, so C = beta * C. */
 static void test_gemm_empty_k(void) {
     check_one(LUNET__GEMM_REG, 0, 0, (gemm_case){5, 6, 0}, 1.0f, 0.5f, 3);
@@ -171,7 +138,6 @@ int main(void) {
     RUN(test_gemm_tiled_variant);
     RUN(test_gemm_auto_variant);
     RUN(test_gemm_empty_k);
-    RUN(test_gemm_split_k);
     RUN(test_gemm_public);
     RUN(test_gemm_errors);
     return TEST_END();

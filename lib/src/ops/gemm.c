@@ -103,41 +103,6 @@ static lunet_status run_tiled(lunet_context *ctx, const char *suffix, int m, int
     return lunet__run(ctx, "gemm", name, options, 2, global, local, nargs, args);
 }
 
-static lunet_status run_split_k(lunet_context *ctx, int M, int N, int K, float alpha, cl_mem a,
-                                int ao, cl_mem b, int bo, float beta, cl_mem c, int co) {
-    int S = K / 2048;
-    if (S > 64) S = 64;
-    if (S < 1) S = 1;
-    int chunk = (K + S - 1) / S;
-    lunet_tensor *partial = NULL;
-    int64_t shape[1] = {(int64_t)S * M * N};
-    lunet_status st = lunet__tensor_empty(ctx, 1, shape, &partial);
-    if (st != LUNET_OK) return st;
-    cl_mem pm = lunet__mem(partial);
-    lunet_arg pargs[] = {LUNET_ARG(M), LUNET_ARG(N), LUNET_ARG(K), LUNET_ARG(chunk), LUNET_ARG(a),
-                         LUNET_ARG(ao), LUNET_ARG(b), LUNET_ARG(bo), LUNET_ARG(pm)};
-    size_t global[3] = {(size_t)N, (size_t)M, (size_t)S};
-    st = lunet__run(ctx, "gemm", "gemm_nt_partial", NULL, 3, global, NULL, LUNET_NARGS(pargs), pargs);
-    if (st == LUNET_OK) {
-        lunet_arg rargs[] = {LUNET_ARG(M), LUNET_ARG(N), LUNET_ARG(S), LUNET_ARG(alpha),
-                             LUNET_ARG(pm), LUNET_ARG(beta), LUNET_ARG(c), LUNET_ARG(co)};
-        size_t total = (size_t)M * N;
-        st = lunet__run(ctx, "gemm", "gemm_reduce_partial", NULL, 1, &total, NULL,
-                        LUNET_NARGS(rargs), rargs);
-    }
-    lunet_tensor_free(partial);   /* the in-order queue finishes with it first */
-    return st;
-}
-
-lunet_status lunet__gemm_nt_split_k(lunet_context *ctx, int64_t m, int64_t n, int64_t k,
-                                    float alpha, cl_mem a, size_t a_offset, cl_mem b,
-                                    size_t b_offset, float beta, cl_mem c, size_t c_offset) {
-    lunet_status st = check_sizes(m, n, k, a_offset, b_offset, c_offset);
-    if (st != LUNET_OK || m == 0 || n == 0) return st;
-    return run_split_k(ctx, (int)m, (int)n, (int)k, alpha, a, (int)a_offset, b, (int)b_offset, beta,
-                       c, (int)c_offset);
-}
-
 lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int trans_a,
                                  int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                                  cl_mem a, size_t a_offset, cl_mem b, size_t b_offset,

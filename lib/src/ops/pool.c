@@ -110,16 +110,32 @@ static void output_shape(const pool_geom *g, int64_t *shape) {
     shape[3] = g->ow;
 }
 
-static lunet_status launch(const pool_geom *g, lunet_context *ctx, const char *name,
-                           int64_t total, int nbufs, cl_mem *bufs) {
+/* 1-D range of `total` items, or with `planes` set a 3-D range (OW, OH, N*C) whose `total`
+ * argument is the number of planes (see pool.cl). */
+static lunet_status launch_range(const pool_geom *g, lunet_context *ctx, const char *name,
+                                 int64_t total, bool planes, int nbufs, cl_mem *bufs) {
     int geom[11] = {(int)total, (int)g->h, (int)g->w, (int)g->oh, (int)g->ow,
                     g->kh, g->kw, g->sh, g->sw, g->ph, g->pw};
     lunet_arg args[3 + 11];
     int nargs = 0;
     for (int i = 0; i < nbufs; i++) args[nargs++] = LUNET_ARG(bufs[i]);
     for (int i = 0; i < 11; i++) args[nargs++] = LUNET_ARG(geom[i]);
+    if (planes) {
+        size_t global[3] = {(size_t)g->ow, (size_t)g->oh, (size_t)total};
+        return lunet__run(ctx, "pool", name, NULL, 3, global, NULL, nargs, args);
+    }
     size_t global = (size_t)total;
     return lunet__run(ctx, "pool", name, NULL, 1, &global, NULL, nargs, args);
+}
+
+static lunet_status launch(const pool_geom *g, lunet_context *ctx, const char *name,
+                           int64_t total, int nbufs, cl_mem *bufs) {
+    return launch_range(g, ctx, name, total, false, nbufs, bufs);
+}
+
+static lunet_status launch_planes(const pool_geom *g, lunet_context *ctx, const char *name,
+                                  int nbufs, cl_mem *bufs) {
+    return launch_range(g, ctx, name, g->n * g->c, true, nbufs, bufs);
 }
 
 static lunet_status pool_forward(const lunet_tensor *x, lunet_tensor *y,
@@ -132,8 +148,7 @@ static lunet_status pool_forward(const lunet_tensor *x, lunet_tensor *y,
     if ((st = lunet__check_shape(g.op, "y", y, g.ndim, yshape)) != LUNET_OK) return st;
     if ((st = lunet__check_same_ctx(g.op, x, y)) != LUNET_OK) return st;
     cl_mem bufs[2] = {lunet__mem(x), lunet__mem(y)};
-    return launch(&g, x->ctx, g.is_max ? "pool_max_forward" : "pool_avg_forward", y->numel,
-                  2, bufs);
+    return launch_planes(&g, x->ctx, g.is_max ? "pool_max_forward" : "pool_avg_forward", 2, bufs);
 }
 
 /* Stride = window, no padding, and the windows cover every input cell exactly once. */
@@ -156,8 +171,9 @@ static lunet_status pool_backward(const lunet_tensor *x, const lunet_tensor *gra
     if ((st = lunet__check_same_ctx(g.op, x, grad_x)) != LUNET_OK) return st;
     cl_mem bufs[3] = {lunet__mem(x), lunet__mem(grad_y), lunet__mem(grad_x)};
     if (windows_tile_input(&g))
-        return launch(&g, x->ctx, g.is_max ? "pool_max_backward_tiles" : "pool_avg_backward_tiles",
-                      grad_y->numel, 3, bufs);
+        return launch_planes(&g, x->ctx,
+                             g.is_max ? "pool_max_backward_tiles" : "pool_avg_backward_tiles", 3,
+                             bufs);
     return launch(&g, x->ctx, g.is_max ? "pool_max_backward" : "pool_avg_backward", x->numel,
                   3, bufs);
 }
