@@ -10,48 +10,19 @@
 -- Options: stride (1), padding (0), bias (true), seed (lunet.next_seed()).
 local lunet = require("lunet")
 local Module = require("lunet.nn.module")
+local window = require("lunet.nn.window")
+local is_int, show = window.is_int, window.show
 
 local ffi, C = lunet.ffi, lunet.C
 
 local Conv = Module:extend("Conv")
+window.install(Conv)
 
 local OPTIONS = { stride = true, padding = true, bias = true, seed = true }
-
-local function is_int(v)
-  return type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 31
-end
-
-local function show(v)
-  if type(v) ~= "table" then return tostring(v) end
-  local parts = {}
-  for i = 1, #v do parts[i] = tostring(v[i]) end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
 
 function Conv:_positive(what, v)
   if not is_int(v) or v < 1 then self:error("%s must be a positive integer, got %s", what, show(v)) end
   return v
-end
-
--- {h, w} from a number or (2-D only) a pair; 1-D gives {1, w} ({0, w} for padding).
-function Conv:_pair(what, v, min)
-  if self._dims == 2 and type(v) == "table" then
-    if #v == 2 and is_int(v[1]) and is_int(v[2]) and v[1] >= min and v[2] >= min then
-      return { v[1], v[2] }
-    end
-  elseif is_int(v) and v >= min then
-    return self._dims == 2 and { v, v } or { min, v }
-  end
-  self:error("%s must be %s%s, got %s", what,
-             min == 1 and "a positive integer" or "a non-negative integer",
-             self._dims == 2 and " or a pair {h, w} of them" or "", show(v))
-end
-
--- "5x3" (2-D) or "5" (1-D); `short` writes a square 2-D pair as one number.
-function Conv:_sizes(p, short)
-  if self._dims == 1 then return tostring(p[2]) end
-  if short and p[1] == p[2] then return tostring(p[1]) end
-  return p[1] .. "x" .. p[2]
 end
 
 function Conv:_check_options(opts)

@@ -10,42 +10,13 @@
 -- ignores the padding and average pooling divides by the window size.
 local lunet = require("lunet")
 local Module = require("lunet.nn.module")
+local window = require("lunet.nn.window")
+local is_size, show = window.is_int, window.show
 
 local ffi, C = lunet.ffi, lunet.C
 
 local Pool = Module:extend("Pool")
-
-local function is_size(v)
-  return type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 31
-end
-
-local function show(v)
-  if type(v) ~= "table" then return tostring(v) end
-  local parts = {}
-  for i = 1, #v do parts[i] = tostring(v[i]) end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-
--- {h, w} from a number or a pair (2-D); {1, w} or {0, w} (padding) from a number (1-D).
-function Pool:_pair(what, v, min)
-  if self._dims == 2 and type(v) == "table" then
-    if #v == 2 and is_size(v[1]) and is_size(v[2]) and v[1] >= min and v[2] >= min then
-      return { v[1], v[2] }
-    end
-  elseif is_size(v) and v >= min then
-    return self._dims == 2 and { v, v } or { min, v }
-  end
-  self:error("%s must be %s%s, got %s", what,
-             min == 1 and "a positive integer" or "a non-negative integer",
-             self._dims == 2 and " or a pair {h, w} of them" or "", show(v))
-end
-
--- "3x2" for 2-D, "3" for 1-D; "2" for a square 2-D stride or padding when short.
-function Pool:_sizes(p, short)
-  if self._dims == 1 then return tostring(p[2]) end
-  if short and p[1] == p[2] then return tostring(p[1]) end
-  return p[1] .. "x" .. p[2]
-end
+window.install(Pool)
 
 function Pool:init(kernel_size, opts)
   Module.init(self)
