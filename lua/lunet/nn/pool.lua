@@ -11,7 +11,6 @@
 local lunet = require("lunet")
 local Module = require("lunet.nn.module")
 local window = require("lunet.nn.window")
-local is_size, show = window.is_int, window.show
 
 local ffi, C = lunet.ffi, lunet.C
 
