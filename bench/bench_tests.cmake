@@ -58,7 +58,7 @@ add_test(NAME bench_worker_bad_steps COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} tra
 set_tests_properties(bench_worker_bad_steps PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
   "lunet_worker: --steps must be a positive integer")
 add_test(NAME bench_worker_no_data COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} infer --data /nonexistent/mnist)
-set_tests_properties(bench_worker_no_data PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV}" TIMEOUT 20 PASS_REGULAR_EXPRESSION
+set_tests_properties(bench_worker_no_data PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV};${LUNET_LUA_SAN_ENV}" TIMEOUT 20 PASS_REGULAR_EXPRESSION
   "lunet_worker: MNIST not found in /nonexistent/mnist")
 add_test(NAME bench_worker_extra_argument COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} train 64)
 set_tests_properties(bench_worker_extra_argument PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
