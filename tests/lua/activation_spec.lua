@@ -8,11 +8,7 @@ local gradcheck = require("gradcheck")
 -- a worker thread while exit tears LLVM down (a crash at exit, seen on PoCL 5 / LLVM 15).
 teardown(function() lunet.synchronize() end)
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = require("testutil").fails_exactly   -- the whole message must match
 
 local function sigmoid(v) return 1 / (1 + math.exp(-v)) end
 

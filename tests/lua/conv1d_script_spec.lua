@@ -5,40 +5,15 @@
 local lunet = require("lunet")
 local signals = require("lunet.signals")
 local lio = require("lunet.io")
+local tu = require("testutil")
 
-local LUAJIT = os.getenv("LUNET_TEST_LUAJIT") or "luajit"
 local MNIST = os.getenv("LUNET_MNIST_DIR")
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/conv1d-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = tu.tmpdir("conv1d-spec")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  local s = f and f:read("*a") or ""
-  if f then f:close() end
-  return s
-end
-
-local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("*l"))
-  p:close()
-  return t
-end
+local slurp = tu.slurp
 
 -- Runs scripts/train_conv1d.lua; returns stdout, stderr, the exit status and the seconds it took.
-local function run(args)
-  local out, err = tmp .. "/stdout.txt", tmp .. "/stderr.txt"
-  local parts = { LUAJIT, "scripts/train_conv1d.lua" }
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local t0 = now()
-  local p = io.popen(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?")
-  local status = tonumber(p:read("*a"):match("(%d+)"))
-  p:close()
-  return slurp(out), slurp(err), status, now() - t0
-end
+local function run(args) return tu.run("scripts/train_conv1d.lua", args, { tmp = tmp }) end
 
 local function near(want, got, tol, what)
   tol = tol or 1e-5
@@ -46,11 +21,7 @@ local function near(want, got, tol, what)
          string.format("%sexpected %.9g, got %.9g", what and (what .. ": ") or "", want, got))
 end
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = tu.fails_exactly   -- the whole message must match
 
 -- metrics.csv as a list of rows of numbers (the header checked).
 local function read_metrics(path)

@@ -5,11 +5,7 @@ local lunet = require("lunet")
 local nn = require("lunet.nn")
 local gradcheck = require("gradcheck")
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = require("testutil").fails_exactly   -- the whole message must match
 
 local function max_diff(a, b)
   assert.are.equal(#b, #a)

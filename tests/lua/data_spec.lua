@@ -104,12 +104,7 @@ end)
 
 -- ---- helpers ----
 
-local function fails_with(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_truthy(tostring(err):find(pattern, 1, true),
-                   "message \"" .. tostring(err) .. "\" lacks \"" .. pattern .. "\"")
-end
+local fails_with = require("testutil").fails_with   -- the message must contain the text
 
 local function close(a, b, tol)
   assert.are.equal(#b, #a)

@@ -4,35 +4,14 @@
 local lunet = require("lunet")
 local edges = require("lunet.edges")
 local lio = require("lunet.io")
+local tu = require("testutil")
 
-local LUAJIT = os.getenv("LUNET_TEST_LUAJIT") or "luajit"
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/edge-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = tu.tmpdir("edge-spec")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local ROOT = io.popen("pwd"):read("*l")   -- the checkout (ctest runs the specs there)
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  local s = f and f:read("*a") or ""
-  if f then f:close() end
-  return s
-end
-
--- Runs scripts/edge_detect.lua; returns stdout, stderr and the exit status.
-local function run(args, cwd)
-  local out, err = tmp .. "/stdout.txt", tmp .. "/stderr.txt"
-  local script = ROOT .. "/scripts/edge_detect.lua"
-  local parts = { LUAJIT, q(script) }
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local cmd = table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?"
-  if cwd then cmd = "cd " .. q(cwd) .. " && " .. cmd end
-  local p = io.popen(cmd)
-  local status = tonumber(p:read("*a"):match("(%d+)"))
-  p:close()
-  return slurp(out), slurp(err), status
-end
+-- Runs scripts/edge_detect.lua (from cwd when given); returns stdout, stderr and the exit status.
+local function run(args, cwd) return tu.run(ROOT .. "/scripts/edge_detect.lua", args, { tmp = tmp, cwd = cwd }) end
 
 local function near(want, got, tol, what)
   tol = tol or 1e-5
@@ -40,11 +19,7 @@ local function near(want, got, tol, what)
          string.format("%sexpected %.9g, got %.9g", what and (what .. ": ") or "", want, got))
 end
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = tu.fails_exactly   -- the whole message must match
 
 -- A w x h grey image (Lua table of rows -> flat values) as lunet.edges takes it.
 local function grey(w, h, fn)

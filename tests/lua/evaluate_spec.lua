@@ -2,32 +2,14 @@
 -- accuracy and confusion matrix of a model the spec trains itself.
 local models = require("lunet.models")
 local lio = require("lunet.io")
+local tu = require("testutil")
 
-local LUAJIT = os.getenv("LUNET_TEST_LUAJIT") or "luajit"
 local MNIST = os.getenv("LUNET_TEST_MNIST")
 local SCRIPT = "scripts/evaluate.lua"
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/evaluate-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local tmp = tu.tmpdir("evaluate-spec")
 
 -- Runs a script with LuaJIT; returns its stdout, stderr and exit status.
-local function run(script, args)
-  local out, err = tmp .. "/stdout.txt", tmp .. "/stderr.txt"
-  local parts = { LUAJIT, q(script) }
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local p = io.popen(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?")
-  local status = tonumber(p:read("*a"):match("(%d+)"))
-  p:close()
-  local function slurp(path)
-    local f = io.open(path, "rb")
-    local s = f and f:read("*a") or ""
-    if f then f:close() end
-    return s
-  end
-  return slurp(out), slurp(err), status
-end
+local function run(script, args) return tu.run(script, args, { tmp = tmp }) end
 
 -- The numbers a run printed: accuracy, correct, total, confusion rows, per-class rows.
 local function parse(out)

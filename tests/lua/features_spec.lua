@@ -8,13 +8,12 @@ local lio = require("lunet.io")
 local models = require("lunet.models")
 local nn = require("lunet.nn")
 local bit = require("bit")
+local tu = require("testutil")
 local ffi = lunet.ffi
 
 teardown(function() lunet.synchronize() end)
 
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/features-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = tu.tmpdir("features-spec")
 
 local function be32(v)
   return string.char(bit.band(bit.rshift(v, 24), 255), bit.band(bit.rshift(v, 16), 255),
@@ -72,11 +71,7 @@ local function same_bits(a, b, n)
   return true
 end
 
-local function fails_with(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching: " .. pattern)
-  assert.matches(pattern, tostring(err), 1, true)
-end
+local fails_with = tu.fails_with   -- the message must contain the text
 
 describe("features.fnv1a64 and trunk_hash", function()
   it("computes 64-bit FNV-1a (published test vectors)", function()

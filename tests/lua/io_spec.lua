@@ -3,16 +3,11 @@
 local lunet = require("lunet")
 local nn = require("lunet.nn")
 local lio = require("lunet.io")
+local tu = require("testutil")
 
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/io-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = tu.tmpdir("io-spec")
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = tu.fails_exactly   -- the whole message must match
 
 local function temp_files_in(dir)
   local p = io.popen("ls -a '" .. dir .. "'")

@@ -146,9 +146,7 @@ describe("a training step on lunet.data batches of real MNIST", function()
 end)
 
 describe("LUNET_PROFILE", function()
-  local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/launches-spec-" .. tostring(os.time())
-             .. "-" .. tostring(math.random(1e9))
-  setup(function() os.execute("mkdir -p '" .. tmp .. "'") end)
+  local tmp = require("testutil").tmpdir("launches-spec")
   teardown(function() os.execute("rm -rf '" .. tmp .. "'") end)
 
   -- Runs a Lua snippet in a fresh LuaJIT with LUNET_PROFILE=profile; returns stdout, stderr.

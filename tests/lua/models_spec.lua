@@ -5,52 +5,21 @@ local lunet = require("lunet")
 local nn = require("lunet.nn")
 local models = require("lunet.models")
 local summary = require("lunet.nn.summary")
+local tu = require("testutil")
 
-local LUAJIT = os.getenv("LUNET_TEST_LUAJIT") or "luajit"
 local PYTHON = os.getenv("LUNET_TEST_PYTHON") or "/usr/bin/python3"
 local REFERENCE = os.getenv("LUNET_TEST_REFERENCE") or "../shared/reference"
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/models-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = tu.tmpdir("models-spec")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = tu.q
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  local s = f and f:read("*a") or ""
-  if f then f:close() end
-  return s
-end
-
--- Runs a command line; returns its stdout, stderr and exit status.
-local function sh(cmd)
-  local out, err = tmp .. "/stdout.txt", tmp .. "/stderr.txt"
-  local p = io.popen(cmd .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?")
-  local status = tonumber(p:read("*a"):match("(%d+)"))
-  p:close()
-  return slurp(out), slurp(err), status
-end
-
-local function command(program, args)
-  local parts = { program }
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  return table.concat(parts, " ")
-end
-
-local function run_script(args)
-  local all = { "scripts/summary.lua" }
-  for _, a in ipairs(args) do all[#all + 1] = a end
-  return sh(command(LUAJIT, all))
-end
+-- Runs scripts/summary.lua; returns its stdout, stderr and exit status.
+local function run_script(args) return tu.run("scripts/summary.lua", args, { tmp = tmp }) end
 
 -- Python never gets the sanitizer runtime that LD_PRELOAD gives luajit in the ASan build.
-local function python(args) return sh("env -u LD_PRELOAD " .. command(PYTHON, args)) end
+local function python(args) return tu.sh("env -u LD_PRELOAD " .. tu.command(PYTHON, args), tmp) end
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = tu.fails_exactly   -- the whole message must match
 
 local function names_and_shapes(net)
   local list = {}

@@ -4,11 +4,7 @@ local nn = require("lunet.nn")
 local optim = require("lunet.optim")
 local models = require("lunet.models")
 
-local function fails_with(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_truthy(tostring(err):find(pattern, 1, true), "message was: " .. tostring(err))
-end
+local fails_with = require("testutil").fails_with   -- the message must contain the text
 
 -- The course's LeNet-5 on a 32x32x1 input, written out with nn.
 local function course_lenet5()

@@ -10,11 +10,7 @@ teardown(function() lunet.synchronize() end)
 
 local WORKED = { 3, 3, 2, 1, 0, 0, 0, 1, 3, 1, 3, 1, 2, 2, 3, 2, 0, 0, 2, 2, 2, 0, 0, 0, 1 }
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = require("testutil").fails_exactly   -- the whole message must match
 
 local function max_diff(a, b)
   assert.are.equal(#b, #a)

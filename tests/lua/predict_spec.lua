@@ -6,31 +6,13 @@ local lunet = require("lunet")
 local image = require("lunet.image")
 local lio = require("lunet.io")
 local models = require("lunet.models")
+local tu = require("testutil")
 
-local LUAJIT = os.getenv("LUNET_TEST_LUAJIT") or "luajit"
 local MNIST = os.getenv("LUNET_TEST_MNIST")
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/predict-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local tmp = tu.tmpdir("predict-spec")
 
 -- Runs a script with LuaJIT; returns its stdout, stderr and exit status.
-local function run(script, args)
-  local out, err = tmp .. "/stdout.txt", tmp .. "/stderr.txt"
-  local parts = { LUAJIT, q(script) }
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local p = io.popen(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?")
-  local status = tonumber(p:read("*a"):match("(%d+)"))
-  p:close()
-  local function slurp(path)
-    local f = io.open(path, "rb")
-    local s = f and f:read("*a") or ""
-    if f then f:close() end
-    return s
-  end
-  return slurp(out), slurp(err), status
-end
+local function run(script, args) return tu.run(script, args, { tmp = tmp }) end
 
 local function near(want, got, tol)
   tol = tol or 1e-6
@@ -42,11 +24,7 @@ local function all_near(want, got, tol)
   for i = 1, #want do near(want[i], got[i], tol) end
 end
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = tu.fails_exactly   -- the whole message must match
 
 local function grey(w, h, values) return image.new(w, h, 1, values) end
 

@@ -1,10 +1,6 @@
 local lunet = require("lunet")
 
-local function fails_with(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.is_truthy(tostring(err):find(pattern, 1, true), "message was: " .. tostring(err))
-end
+local fails_with = require("testutil").fails_with   -- the message must contain the text
 
 describe("lunet", function()
   it("lists the devices and says which one is in use", function()

@@ -2,33 +2,15 @@
 -- the reuse of the stored activations and of the source model, --source-model, and the
 -- error paths (bad options, missing data, a wrong source model, Fashion-MNIST absent).
 local lio = require("lunet.io")
+local tu = require("testutil")
 
-local LUAJIT = os.getenv("LUNET_TEST_LUAJIT") or "luajit"
 local MNIST = os.getenv("LUNET_MNIST_DIR")
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/transfer-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
+local tmp = tu.tmpdir("transfer-spec")
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  local s = f and f:read("*a") or ""
-  if f then f:close() end
-  return s
-end
+local slurp = tu.slurp
 
 -- Runs the script; returns stdout, stderr, exit status and seconds.
-local function run(args)
-  local out, err = tmp .. "/stdout.txt", tmp .. "/stderr.txt"
-  local parts = { LUAJIT, "scripts/transfer_learning.lua" }
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local t0 = os.time()
-  local p = io.popen(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?")
-  local status = tonumber(p:read("*a"):match("(%d+)"))
-  p:close()
-  return slurp(out), slurp(err), status, os.time() - t0
-end
+local function run(args) return tu.run("scripts/transfer_learning.lua", args, { tmp = tmp }) end
 
 local function needs_mnist()
   if not MNIST then

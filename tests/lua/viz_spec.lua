@@ -6,39 +6,16 @@ local lunet = require("lunet")
 local lio = require("lunet.io")
 local viz = require("lunet.viz")
 local plot = require("lunet.plot")
+local tu = require("testutil")
 
-local LUAJIT = os.getenv("LUNET_TEST_LUAJIT") or "luajit"
 local MNIST = os.getenv("LUNET_MNIST_DIR")
 if MNIST == "" then MNIST = nil end
-local tmp = (os.getenv("LUNET_TEST_TMP") or "/tmp") .. "/viz-spec-" .. tostring(os.time()) ..
-            "-" .. tostring(math.random(1e9))
-os.execute("mkdir -p '" .. tmp .. "'")
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  local s = f and f:read("*a") or ""
-  if f then f:close() end
-  return s
-end
+local tmp = tu.tmpdir("viz-spec")
 
 -- Runs a script with LuaJIT from another directory; returns stdout, stderr, exit status.
-local function run(script, args)
-  local out, err = tmp .. "/stdout.txt", tmp .. "/stderr.txt"
-  local parts = { "cd /tmp &&", LUAJIT, q(script) }
-  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-  local p = io.popen(table.concat(parts, " ") .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?")
-  local status = tonumber(p:read("*a"):match("(%d+)"))
-  p:close()
-  return slurp(out), slurp(err), status
-end
+local function run(script, args) return tu.run(script, args, { tmp = tmp, cwd = "/tmp" }) end
 
-local function fails_with(expected, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error: " .. expected)
-  assert.are.equal(expected, tostring(err))
-end
+local fails_with = tu.fails_exactly   -- the whole message must match
 
 local function near(want, got, tol, what)
   assert(math.abs(want - got) <= tol,
