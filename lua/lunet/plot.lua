@@ -34,12 +34,14 @@ void cairo_select_font_face(cairo_t *cr, const char *family, int slant, int weig
 void cairo_set_font_size(cairo_t *cr, double size);
 void cairo_text_extents(cairo_t *cr, const char *utf8, cairo_text_extents_t *extents);
 void cairo_show_text(cairo_t *cr, const char *utf8);
+void cairo_set_source_rgba(cairo_t *cr, double r, double g, double b, double a);
+void cairo_new_path(cairo_t *cr);
 ]]
 
 local ok_load, cairo = pcall(ffi.load, "cairo.so.2")
 if not ok_load then ok_load, cairo = pcall(ffi.load, "cairo") end
 
-local M = {}
+local M = { cairo = ok_load and cairo or nil }
 local FORMAT_RGB24 = 1
 
 -- Tableau-like palette: distinguishable and readable on white.
@@ -74,7 +76,7 @@ function M.ticks(lo, hi, want)
   return ticks, tonumber(string.format("%.12g", step))
 end
 
-local function fmt_tick(v, step)
+function M.fmt_tick(v, step)
   if step >= 1 and v == math.floor(v) then return string.format("%d", v) end
   local decimals = math.max(0, -math.floor(math.log10(step) + 1e-9))
   return string.format("%." .. decimals .. "f", v)
@@ -98,16 +100,16 @@ end
 
 function Canvas:color(c) cairo.cairo_set_source_rgb(self.cr, c[1], c[2], c[3]) end
 
-function Canvas:line(x1, y1, x2, y2, width)
-  cairo.cairo_set_line_width(self.cr, width or 1)
-  cairo.cairo_move_to(self.cr, x1, y1)
-  cairo.cairo_line_to(self.cr, x2, y2)
-  cairo.cairo_stroke(self.cr)
+-- Drawing on a raw cairo_t (lunet.viz draws its scatter plots with these too).
+function M.line(cr, x1, y1, x2, y2, width)
+  cairo.cairo_set_line_width(cr, width or 1)
+  cairo.cairo_move_to(cr, x1, y1)
+  cairo.cairo_line_to(cr, x2, y2)
+  cairo.cairo_stroke(cr)
 end
 
 -- Text anchored at (x, y): ax/ay 0 = left/top, 0.5 = centre, 1 = right/bottom.
-function Canvas:text(s, x, y, size, ax, ay, angle)
-  local cr = self.cr
+function M.text(cr, s, x, y, size, ax, ay, angle)
   cairo.cairo_set_font_size(cr, size)
   local e = ffi.new("cairo_text_extents_t")
   cairo.cairo_text_extents(cr, s, e)
@@ -118,6 +120,9 @@ function Canvas:text(s, x, y, size, ax, ay, angle)
   cairo.cairo_show_text(cr, s)
   cairo.cairo_restore(cr)
 end
+
+function Canvas:line(x1, y1, x2, y2, width) M.line(self.cr, x1, y1, x2, y2, width) end
+function Canvas:text(s, x, y, size, ax, ay, angle) M.text(self.cr, s, x, y, size, ax, ay, angle) end
 
 function Canvas:save(path)
   local status = cairo.cairo_surface_write_to_png(self.surface, path)
@@ -165,11 +170,11 @@ local function draw_panel(c, spec, x0, y0, w, h)
   for _, t in ipairs(yt) do
     c:color({ 0.9, 0.9, 0.9 }); c:line(px, sy(t), px + pw, sy(t))
     c:color({ 0.2, 0.2, 0.2 }); c:line(px - 5, sy(t), px, sy(t))
-    c:text(fmt_tick(t, ystep), px - 8, sy(t), 12, 1, 0.5)
+    c:text(M.fmt_tick(t, ystep), px - 8, sy(t), 12, 1, 0.5)
   end
   for _, t in ipairs(xt) do
     c:color({ 0.2, 0.2, 0.2 }); c:line(sx(t), py + ph, sx(t), py + ph + 5)
-    c:text(fmt_tick(t, xstep), sx(t), py + ph + 9, 12, 0.5, 0)
+    c:text(M.fmt_tick(t, xstep), sx(t), py + ph + 9, 12, 0.5, 0)
   end
   -- axes, title and labels
   c:color({ 0, 0, 0 })

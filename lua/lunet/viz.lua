@@ -330,36 +330,9 @@ end
 
 -- ---- scatter plots (Cairo, as lunet.plot) -----------------------------------------------
 
--- lunet.plot has declared the Cairo functions; these two it may not have.
-pcall(ffi.cdef, "void cairo_set_source_rgba(cairo_t *cr, double r, double g, double b, double a);")
-pcall(ffi.cdef, "void cairo_new_path(cairo_t *cr);")
-local ok_cairo, cairo = pcall(ffi.load, "cairo.so.2")
-if not ok_cairo then ok_cairo, cairo = pcall(ffi.load, "cairo") end
-
-local function text(cr, s, x, y, size, ax, ay, angle)
-  cairo.cairo_set_font_size(cr, size)
-  local e = ffi.new("cairo_text_extents_t")
-  cairo.cairo_text_extents(cr, s, e)
-  cairo.cairo_save(cr)
-  cairo.cairo_translate(cr, x, y)
-  if angle then cairo.cairo_rotate(cr, angle) end
-  cairo.cairo_move_to(cr, -e.x_advance * (ax or 0), e.height * (1 - (ay or 0)))
-  cairo.cairo_show_text(cr, s)
-  cairo.cairo_restore(cr)
-end
-
-local function line(cr, x1, y1, x2, y2, width)
-  cairo.cairo_set_line_width(cr, width or 1)
-  cairo.cairo_move_to(cr, x1, y1)
-  cairo.cairo_line_to(cr, x2, y2)
-  cairo.cairo_stroke(cr)
-end
-
-local function fmt_tick(v, step)
-  if step >= 1 and v == math.floor(v) then return string.format("%d", v) end
-  local decimals = math.max(0, -math.floor(math.log10(step) + 1e-9))
-  return string.format("%." .. decimals .. "f", v)
-end
+-- Cairo and the drawing helpers come from lunet.plot.
+local cairo, ok_cairo = plot.cairo, plot.cairo ~= nil
+local text, line, fmt_tick = plot.text, plot.line, plot.fmt_tick
 
 -- A scatter plot of points ({{x, y}, ...}) coloured by labels (a list of class numbers or
 -- names, one per point; nil: one colour), with a legend of the classes, axes with ticks,
