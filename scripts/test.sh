@@ -10,6 +10,6 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   echo "Builds lunet if needed (scripts/setup.sh), then runs ctest in build/."
   exit 0
 fi
-"$root/scripts/setup.sh"
+"$root/scripts/setup.sh" --no-data   # the tests find MNIST themselves (../shared or data/mnist)
 cd "$root/build"
 ctest --output-on-failure -j"$(nproc)" "$@"
