@@ -37,17 +37,11 @@ if opts.device then
 end
 local models = require("lunet.models")
 local data = require("lunet.data")
-local lio = require("lunet.io")
 
 -- ---- model ------------------------------------------------------------------------------
-local net = models.lenet5()
-local ok, err = pcall(net.load, net, opts.model)
-if not ok then die(tostring(err)) end
-local f = lio.open_tensors(opts.model)
-local trained_on = f:metadata("dataset")
-f:close()
+local ok, net, trained_on = pcall(models.load_lenet5, opts.model)
+if not ok then die(tostring(net)) end
 local dataset = opts.dataset or trained_on or "mnist"
-net:eval()
 
 -- ---- data -------------------------------------------------------------------------------
 local okd, test = pcall(dataset == "fashion" and data.fashion_mnist or data.mnist, opts.data, "test")

@@ -37,19 +37,12 @@ local lio = require("lunet.io")
 local image = require("lunet.image")
 
 -- ---- model ------------------------------------------------------------------------------
-local net = models.lenet5()
-local ok, err = pcall(net.load, net, opts.model)
-if not ok then die(tostring(err)) end
-do
-  local f = lio.open_tensors(opts.model)
-  local dataset = f:metadata("dataset")
-  f:close()
-  if dataset and dataset ~= "mnist" then
-    die(string.format("%s was trained on %s; predict.lua prepares pictures of digits for an MNIST model",
-                      opts.model, dataset))
-  end
+local ok, net, dataset = pcall(models.load_lenet5, opts.model)
+if not ok then die(tostring(net)) end
+if dataset and dataset ~= "mnist" then
+  die(string.format("%s was trained on %s; predict.lua prepares pictures of digits for an MNIST model",
+                    opts.model, dataset))
 end
-net:eval()
 
 -- ---- pictures -> one batch [N,1,28,28] --------------------------------------------------
 local n = #images

@@ -66,6 +66,10 @@ lunet_status lunet__check_shape(const char *op, const char *what, const lunet_te
 /* Same numel as ref ("relu: grad_y has shape [..] but x has shape [..]"). */
 lunet_status lunet__check_same_numel(const char *op, const char *what, const lunet_tensor *t,
                                      const char *ref_what, const lunet_tensor *ref);
+/* A host pointer ptr holding count items (unit: "values", "bytes") for every element of t:
+ * "tensor_upload: 5 values given for a tensor of shape [2,3] (6 elements)". */
+lunet_status lunet__check_count(const char *op, const lunet_tensor *t, const void *ptr,
+                                int64_t count, const char *unit);
 /* Both on the same context. */
 lunet_status lunet__check_same_ctx(const char *op, const lunet_tensor *a, const lunet_tensor *b);
 

@@ -189,8 +189,8 @@ lunet_context *lunet_tensor_context(const lunet_tensor *t) { return t ? t->ctx :
 
 /* ---- transfers and fills ---- */
 
-static lunet_status check_count(const char *op, const lunet_tensor *t, const void *ptr,
-                                int64_t count) {
+lunet_status lunet__check_count(const char *op, const lunet_tensor *t, const void *ptr,
+                                int64_t count, const char *unit) {
     lunet_status st = lunet__check_tensor(op, "tensor", t);
     if (st != LUNET_OK) return st;
     if (!ptr) return lunet__fail(LUNET_ERR_ARGUMENT, "%s: host pointer is NULL", op);
@@ -198,14 +198,14 @@ static lunet_status check_count(const char *op, const lunet_tensor *t, const voi
         char s[96];
         lunet__shape_str(t, s, sizeof s);
         return lunet__fail(LUNET_ERR_SHAPE,
-                           "%s: %" PRId64 " values given for a tensor of shape %s (%" PRId64
-                           " elements)", op, count, s, t->numel);
+                           "%s: %" PRId64 " %s given for a tensor of shape %s (%" PRId64
+                           " elements)", op, count, unit, s, t->numel);
     }
     return LUNET_OK;
 }
 
 lunet_status lunet_tensor_upload(lunet_tensor *t, const float *src, int64_t count) {
-    lunet_status st = check_count("tensor_upload", t, src, count);
+    lunet_status st = lunet__check_count("tensor_upload", t, src, count, "values");
     if (st != LUNET_OK) return st;
     cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->storage->mem, CL_TRUE, 0,
                                       (size_t)count * sizeof(float), src, 0, NULL, NULL);
@@ -214,7 +214,7 @@ lunet_status lunet_tensor_upload(lunet_tensor *t, const float *src, int64_t coun
 }
 
 lunet_status lunet_tensor_download(const lunet_tensor *t, float *dst, int64_t count) {
-    lunet_status st = check_count("tensor_download", t, dst, count);
+    lunet_status st = lunet__check_count("tensor_download", t, dst, count, "values");
     if (st != LUNET_OK) return st;
     cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->storage->mem, CL_TRUE, 0,
                                      (size_t)count * sizeof(float), dst, 0, NULL, NULL);

@@ -208,20 +208,7 @@ function Dataset:num_batches(batch_size, drop_last)
   return math.ceil(self.n / batch_size)
 end
 
--- A 32-bit xorshift128 generator (shifts and xors only: the same numbers everywhere).
-local function xorshift128(seed)
-  local x, y = bit.tobit(seed % 4294967296), bit.tobit(math.floor(seed / 4294967296))
-  local z, w = bit.tobit(0x6c078965), bit.tobit(0x2545f491)
-  x = bit.bxor(x, 0x1d872b41)
-  local function next_u32()
-    local t = bit.bxor(x, bit.lshift(x, 11))
-    x, y, z = y, z, w
-    w = bit.bxor(w, bit.rshift(w, 19), t, bit.rshift(t, 8))
-    return w % 4294967296
-  end
-  for _ = 1, 16 do next_u32() end   -- mix the seed in
-  return next_u32
-end
+local xorshift128 = require("lunet.random").xorshift128
 
 -- The epoch's order as a device tensor [n]: seeded Fisher-Yates, or 0..n-1.
 function Dataset:_permutation(shuffle, seed)

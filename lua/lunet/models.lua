@@ -180,4 +180,16 @@ function M.vgg16(opts)
   return assemble(features, pool, classifier)
 end
 
+-- A LeNet-5 with the weights of a model.safetensors written by scripts/train_lenet.lua, in
+-- eval mode, and the dataset it was trained on (its "dataset" metadata, or nil).
+-- Errors (missing file, tensors that do not fit) say which file and what is wrong.
+function M.load_lenet5(path)
+  local net = M.lenet5()
+  net:load(path)
+  local f = require("lunet.io").open_tensors(path)
+  local dataset = f:metadata("dataset")
+  f:close()
+  return net:eval(), dataset
+end
+
 return M

@@ -14,8 +14,9 @@
 -- The classes take turns (sample i has class i % 5), so every class has the same share; a
 -- seed fixes everything, on every machine (the generator uses 32-bit integer operations).
 local lunet = require("lunet")
-local bit = require("bit")
 local ffi = lunet.ffi
+
+local random = require("lunet.random")
 
 local M = {}
 
@@ -34,18 +35,9 @@ local function is_integer(v, low)
   return type(v) == "number" and v == math.floor(v) and v >= low and v < 2 ^ 31
 end
 
--- A 32-bit xorshift128 generator; returns a function giving uniform numbers in [0, 1).
+-- Uniform numbers in [0, 1) from lunet.random's xorshift128, on a stream of its own.
 function M.rng(seed)
-  local x, y = bit.tobit(seed % 4294967296), bit.tobit(math.floor(seed / 4294967296))
-  local z, w = bit.tobit(0x2f6b3a91), bit.tobit(0x7feb352d)
-  x = bit.bxor(x, 0x68e31da4)
-  local function next_u32()
-    local t = bit.bxor(x, bit.lshift(x, 11))
-    x, y, z = y, z, w
-    w = bit.bxor(w, bit.rshift(w, 19), t, bit.rshift(t, 8))
-    return w % 4294967296
-  end
-  for _ = 1, 16 do next_u32() end
+  local next_u32 = random.xorshift128(seed, { 0x68e31da4, 0x2f6b3a91, 0x7feb352d })
   return function() return next_u32() / 4294967296 end
 end
 

@@ -195,7 +195,7 @@ static void test_from_bytes_errors(void) {
     CHECK_FAILS(lunet_tensor_from_bytes(NULL, b, 6, 1, 0), LUNET_ERR_ARGUMENT,
                 "tensor_from_bytes: tensor is NULL");
     CHECK_FAILS(lunet_tensor_from_bytes(t, NULL, 6, 1, 0), LUNET_ERR_ARGUMENT,
-                "tensor_from_bytes: bytes is NULL");
+                "tensor_from_bytes: host pointer is NULL");
     CHECK_FAILS(lunet_tensor_from_bytes(t, b, 5, 1, 0), LUNET_ERR_SHAPE,
                 "tensor_from_bytes: 5 bytes given for a tensor of shape [2,3] (6 elements)");
     CHECK_FAILS(lunet_tensor_from_bytes(t, b, 6, NAN, 0), LUNET_ERR_ARGUMENT,

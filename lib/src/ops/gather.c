@@ -22,16 +22,8 @@ static lunet_status check_int_sized(const char *op, const char *what, const lune
 lunet_status lunet_tensor_from_bytes(lunet_tensor *t, const uint8_t *bytes, int64_t count,
                                      float scale, float shift) {
     const char *op = "tensor_from_bytes";
-    lunet_status st = lunet__check_tensor(op, "tensor", t);
+    lunet_status st = lunet__check_count(op, t, bytes, count, "bytes");
     if (st != LUNET_OK) return st;
-    if (!bytes) return lunet__fail(LUNET_ERR_ARGUMENT, "%s: bytes is NULL", op);
-    if (count != t->numel) {
-        char s[96];
-        lunet__shape_str(t, s, sizeof s);
-        return lunet__fail(LUNET_ERR_SHAPE,
-                           "%s: %" PRId64 " bytes given for a tensor of shape %s (%" PRId64
-                           " elements)", op, count, s, t->numel);
-    }
     if (!isfinite(scale) || !isfinite(shift))
         return lunet__fail(LUNET_ERR_ARGUMENT, "%s: scale (%g) and shift (%g) must be finite", op,
                            (double)scale, (double)shift);
