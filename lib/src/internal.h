@@ -177,4 +177,19 @@ lunet_status lunet__gemm(lunet_context *ctx, int trans_a, int trans_b, int64_t m
                          int64_t k, float alpha, cl_mem a, size_t a_offset, cl_mem b,
                          size_t b_offset, float beta, cl_mem c, size_t c_offset);
 
+/* ---- convolution variants (ops/conv.c) ---- */
+typedef enum lunet__conv_algo {
+    LUNET__CONV_AUTO = 0,    /* from the device type: IM2COL on GPUs, DIRECT otherwise */
+    LUNET__CONV_IM2COL = 1,  /* column matrix + GEMM (GPU) */
+    LUNET__CONV_DIRECT = 2   /* register-blocked direct convolution (CPU) */
+} lunet__conv_algo;
+/* The public conv ops (dims 1 or 2) with the variant forced: tests run every variant. */
+lunet_status lunet__conv_forward_algo(lunet__conv_algo algo, int dims, const lunet_tensor *x,
+                                      const lunet_tensor *weight, const lunet_tensor *bias,
+                                      lunet_tensor *y, const lunet_conv_params *p);
+lunet_status lunet__conv_backward_algo(lunet__conv_algo algo, int dims, const lunet_tensor *x,
+                                       const lunet_tensor *weight, const lunet_tensor *grad_y,
+                                       lunet_tensor *grad_x, lunet_tensor *grad_weight,
+                                       lunet_tensor *grad_bias, const lunet_conv_params *p);
+
 #endif /* LUNET_INTERNAL_H */

@@ -2,11 +2,17 @@
  * (ref_dense.c) on random shapes (batch > 1, several channels, strides 1-3, padding,
  * non-square kernels); the course's worked example; the output-size formula;
  * accumulation into parameter gradients; optional gradients; launch counts that do not
- * grow with the batch; and the error paths. */
+ * grow with the batch; and the error paths. The shape tests run every variant (column
+ * matrix + GEMM for GPUs, direct for CPUs) whatever the device, through
+ * lunet__conv_*_algo; the others run the device's own choice. */
 #include <stdbool.h>
 
+#include "internal.h"
 #include "ref_dense.h"
 #include "testlib.h"
+
+static const lunet__conv_algo ALGOS[] = {LUNET__CONV_IM2COL, LUNET__CONV_DIRECT};
+static const char *const ALGO_NAMES[] = {"auto", "im2col", "direct"};
 
 /* ---- a conv problem: host data, device tensors, reference results ---- */
 
@@ -14,6 +20,7 @@ typedef struct problem {
     ref_conv g;
     int dims;                     /* 2: NCHW; 1: NCL (g.h == g.kh == 1) */
     bool has_bias;
+    lunet__conv_algo algo;        /* AUTO: the device's choice */
     float *x, *w, *b, *gy;        /* inputs */
     float *gw0, *gb0;             /* initial gradient contents (backward accumulates) */
     lunet_tensor *tx, *tw, *tb, *ty, *tgy, *tgx, *tgw, *tgb;
@@ -77,21 +84,26 @@ static void problem_free(problem *p) {
 static lunet_status run_forward(problem *p) {
     lunet_conv_params cp = params_of(&p->g);
     const lunet_tensor *bias = p->has_bias ? p->tb : NULL;
+    if (p->algo != LUNET__CONV_AUTO)
+        return lunet__conv_forward_algo(p->algo, p->dims, p->tx, p->tw, bias, p->ty, &cp);
     return p->dims == 2 ? lunet_conv2d_forward(p->tx, p->tw, bias, p->ty, &cp)
                         : lunet_conv1d_forward(p->tx, p->tw, bias, p->ty, &cp);
 }
 
 static lunet_status run_backward(problem *p, lunet_tensor *gx, lunet_tensor *gw, lunet_tensor *gb) {
     lunet_conv_params cp = params_of(&p->g);
+    if (p->algo != LUNET__CONV_AUTO)
+        return lunet__conv_backward_algo(p->algo, p->dims, p->tx, p->tw, p->tgy, gx, gw, gb, &cp);
     return p->dims == 2 ? lunet_conv2d_backward(p->tx, p->tw, p->tgy, gx, gw, gb, &cp)
                         : lunet_conv1d_backward(p->tx, p->tw, p->tgy, gx, gw, gb, &cp);
 }
 
 static void describe(const problem *p, char *buf, size_t size) {
     const ref_conv *g = &p->g;
-    snprintf(buf, size, "conv%dd N=%d C=%d HxW=%dx%d O=%d K=%dx%d stride=%dx%d pad=%dx%d bias=%d",
-             p->dims, g->n, g->c, g->h, g->w, g->o, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw,
-             p->has_bias);
+    snprintf(buf, size,
+             "conv%dd (%s) N=%d C=%d HxW=%dx%d O=%d K=%dx%d stride=%dx%d pad=%dx%d bias=%d",
+             p->dims, ALGO_NAMES[p->algo], g->n, g->c, g->h, g->w, g->o, g->kh, g->kw, g->sh,
+             g->sw, g->ph, g->pw, p->has_bias);
 }
 
 /* Compares a device tensor with the expected host values within 1e-4. */
@@ -99,7 +111,7 @@ static void expect_close(const lunet_tensor *t, const float *want, const char *w
                          const problem *p) {
     float *got = test_download(t);
     double err = test_rel_error(got, want, lunet_tensor_numel(t));
-    char d[160];
+    char d[192];
     describe(p, d, sizeof d);
     CHECK(err <= 1e-4, "%s: %s rel err %g", d, what, err);
     free(got);
@@ -108,7 +120,7 @@ static void expect_close(const lunet_tensor *t, const float *want, const char *w
 /* Forward and backward (all three gradients, grad_weight/grad_bias accumulating onto
  * random initial values) against the reference. */
 static void check_problem(problem *p) {
-    char d[160];
+    char d[192];
     describe(p, d, sizeof d);
     lunet_status st = run_forward(p);
     CHECK(st == LUNET_OK, "%s: forward: %s", d, lunet_last_error());
@@ -205,49 +217,62 @@ static void test_conv_out_size(void) {
     CHECK(lunet_conv_out_size(0, 1, 0, 1) == -1, "empty input");
 }
 
+/* check_problem for each variant in turn. */
+static void check_all_algos(int dims, ref_conv g, bool has_bias, uint64_t seed) {
+    for (size_t a = 0; a < sizeof ALGOS / sizeof ALGOS[0]; a++) {
+        problem p = problem_make(dims, g, has_bias, seed);
+        p.algo = ALGOS[a];
+        check_problem(&p);
+        problem_free(&p);
+    }
+}
+
 static void test_conv2d_random(void) {
     uint64_t s = 2024;
     /* first a fixed case with everything at once: batch, channels, strides, padding,
      * non-square kernel */
-    problem p = problem_make(2, (ref_conv){.n = 3, .c = 3, .h = 9, .w = 11, .o = 4, .kh = 3,
-                                           .kw = 5, .sh = 2, .sw = 3, .ph = 1, .pw = 2},
-                             true, 1);
-    check_problem(&p);
-    problem_free(&p);
-    for (int cfg = 0; cfg < 18; cfg++) {
-        problem q = problem_make(2, random_geom(&s, 2), cfg % 3 != 0, 100 + 10 * (uint64_t)cfg);
-        check_problem(&q);
-        problem_free(&q);
-    }
+    check_all_algos(2, (ref_conv){.n = 3, .c = 3, .h = 9, .w = 11, .o = 4, .kh = 3, .kw = 5,
+                                  .sh = 2, .sw = 3, .ph = 1, .pw = 2},
+                    true, 1);
+    for (int cfg = 0; cfg < 18; cfg++)
+        check_all_algos(2, random_geom(&s, 2), cfg % 3 != 0, 100 + 10 * (uint64_t)cfg);
+}
+
+/* The direct variant's blocks: 8 output channels (O = 17: three groups, the last with one
+ * channel), 8 positions (P = 7x9 = 63: a partial last block), 8 taps (C*KH*KW = 3*3*3 = 27),
+ * batch chunks of the weight gradient (N = 11, not a multiple of any chunk size), the
+ * stride-1 input gradient with padding up to kernel - 1, and its fallback (padding 3 >= 3). */
+static void test_conv2d_direct_blocks(void) {
+    ref_conv shapes[] = {
+        {.n = 11, .c = 3, .h = 9, .w = 11, .o = 17, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1},
+        {.n = 2, .c = 9, .h = 5, .w = 4, .o = 8, .kh = 3, .kw = 2, .sh = 1, .sw = 1, .ph = 2, .pw = 1},
+        {.n = 3, .c = 2, .h = 6, .w = 5, .o = 9, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 3, .pw = 0},
+        {.n = 70, .c = 1, .h = 4, .w = 4, .o = 2, .kh = 2, .kw = 2, .sh = 2, .sw = 1, .ph = 0, .pw = 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        check_all_algos(2, shapes[i], i % 2 == 0, 900 + 10 * (uint64_t)i);
 }
 
 /* LeNet's convolutions at batch 8: C=1->6 5x5 pad 2 on 28x28, then 6->16 5x5 on 14x14. */
 static void test_conv2d_lenet_shapes(void) {
-    problem p1 = problem_make(2, (ref_conv){.n = 8, .c = 1, .h = 28, .w = 28, .o = 6, .kh = 5,
-                                            .kw = 5, .sh = 1, .sw = 1, .ph = 2, .pw = 2},
-                              true, 7);
+    ref_conv conv1 = {.n = 8, .c = 1, .h = 28, .w = 28, .o = 6, .kh = 5, .kw = 5,
+                      .sh = 1, .sw = 1, .ph = 2, .pw = 2};
+    problem p1 = problem_make(2, conv1, true, 7);
     CHECK(p1.g.oh == 28 && p1.g.ow == 28, "conv1 output %dx%d", p1.g.oh, p1.g.ow);
-    check_problem(&p1);
     problem_free(&p1);
-    problem p2 = problem_make(2, (ref_conv){.n = 8, .c = 6, .h = 14, .w = 14, .o = 16, .kh = 5,
-                                            .kw = 5, .sh = 1, .sw = 1, .ph = 0, .pw = 0},
-                              true, 8);
-    check_problem(&p2);
-    problem_free(&p2);
+    check_all_algos(2, conv1, true, 7);
+    check_all_algos(2, (ref_conv){.n = 8, .c = 6, .h = 14, .w = 14, .o = 16, .kh = 5, .kw = 5,
+                                  .sh = 1, .sw = 1, .ph = 0, .pw = 0},
+                    true, 8);
 }
 
 static void test_conv1d_random(void) {
     uint64_t s = 77;
-    problem p = problem_make(1, (ref_conv){.n = 3, .c = 2, .h = 1, .w = 17, .o = 3, .kh = 1,
-                                           .kw = 4, .sh = 1, .sw = 2, .ph = 0, .pw = 1},
-                             true, 3);
-    check_problem(&p);
-    problem_free(&p);
-    for (int cfg = 0; cfg < 14; cfg++) {
-        problem q = problem_make(1, random_geom(&s, 1), cfg % 2 == 0, 500 + 10 * (uint64_t)cfg);
-        check_problem(&q);
-        problem_free(&q);
-    }
+    check_all_algos(1, (ref_conv){.n = 3, .c = 2, .h = 1, .w = 17, .o = 3, .kh = 1, .kw = 4,
+                                  .sh = 1, .sw = 2, .ph = 0, .pw = 1},
+                    true, 3);
+    for (int cfg = 0; cfg < 14; cfg++)
+        check_all_algos(1, random_geom(&s, 1), cfg % 2 == 0, 500 + 10 * (uint64_t)cfg);
 }
 
 /* conv1d ignores stride_h and pad_h: it is conv2d with H = 1. */
@@ -265,10 +290,11 @@ static void test_conv1d_ignores_h_params(void) {
 }
 
 /* Backward twice: parameter gradients gain the gradient twice, grad_x is overwritten. */
-static void test_conv_backward_accumulates(void) {
+static void conv_backward_accumulates_with(lunet__conv_algo algo) {
     problem p = problem_make(2, (ref_conv){.n = 2, .c = 2, .h = 7, .w = 6, .o = 3, .kh = 3,
                                            .kw = 2, .sh = 2, .sw = 1, .ph = 1, .pw = 0},
                              true, 11);
+    p.algo = algo;
     REQUIRE_OK(lunet_tensor_fill(p.tgw, 0.0f));
     REQUIRE_OK(lunet_tensor_fill(p.tgb, 0.0f));
     REQUIRE_OK(run_backward(&p, p.tgx, p.tgw, p.tgb));
@@ -285,11 +311,16 @@ static void test_conv_backward_accumulates(void) {
     problem_free(&p);
 }
 
+static void test_conv_backward_accumulates(void) {
+    for (size_t a = 0; a < sizeof ALGOS / sizeof ALGOS[0]; a++) conv_backward_accumulates_with(ALGOS[a]);
+}
+
 /* Each gradient may be NULL; the others are still right. */
-static void test_conv_optional_gradients(void) {
+static void conv_optional_gradients_with(lunet__conv_algo algo) {
     problem p = problem_make(2, (ref_conv){.n = 2, .c = 3, .h = 6, .w = 7, .o = 2, .kh = 2,
                                            .kw = 3, .sh = 1, .sw = 2, .ph = 1, .pw = 1},
                              true, 13);
+    p.algo = algo;
     float *gx = malloc((size_t)ref_conv_x_numel(&p.g) * sizeof(float));
     float *gw = malloc((size_t)ref_conv_w_numel(&p.g) * sizeof(float));
     float *gb = malloc((size_t)p.g.o * sizeof(float));
@@ -306,6 +337,10 @@ static void test_conv_optional_gradients(void) {
     REQUIRE_OK(run_backward(&p, NULL, NULL, NULL));
     free(gx), free(gw), free(gb);
     problem_free(&p);
+}
+
+static void test_conv_optional_gradients(void) {
+    for (size_t a = 0; a < sizeof ALGOS / sizeof ALGOS[0]; a++) conv_optional_gradients_with(ALGOS[a]);
 }
 
 static uint64_t launches(void) {
@@ -430,6 +465,7 @@ int main(void) {
     RUN(test_conv_worked_example);
     RUN(test_conv_out_size);
     RUN(test_conv2d_random);
+    RUN(test_conv2d_direct_blocks);
     RUN(test_conv2d_lenet_shapes);
     RUN(test_conv1d_random);
     RUN(test_conv1d_ignores_h_params);

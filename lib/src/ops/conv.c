@@ -7,6 +7,12 @@
  *   backward: dyP [O, N*P] = permute(grad_y);
  *             grad_weight += dyP col^T;  grad_bias += sums of grad_y over N, P;
  *             grad_x = col2im(weight^T dyP), col2im being a gather (no atomics).
+ * That is the GPU variant. On CPUs (PoCL) the column matrix costs more memory traffic
+ * than the arithmetic, so the CPU variant is direct (kernels/conv_direct.cl): register
+ * blocks of positions x 8 output channels over a zero-padded copy of the input, the
+ * input gradient of a stride-1 convolution as the direct convolution of the padded
+ * grad_y with the rotated weights, and the weight and bias gradients as partial sums
+ * over chunks of the batch, reduced in a fixed order.
  * The launch count does not depend on N. 1-D convolution is 2-D with H = 1, KH = 1
  * on the same buffers (no copies).
  */
@@ -239,11 +245,231 @@ static lunet_status backward(const conv_geom *g, const lunet_tensor *x, const lu
     return st;
 }
 
+/* ---- the direct variant (CPU) ---- */
+
+/* Register blocks of kernels/conv_direct.cl: POS positions per work-item in conv_direct,
+ * TB taps per work-item in conv_weight_grad (8 output channels each). */
+enum { DIRECT_POS = 8, DIRECT_TB = 8, DIRECT_MIN_ITEMS = 64 };
+
+static void direct_options(char *buf, size_t size) {
+    snprintf(buf, size, "-DPOS=%d -DTB=%d", DIRECT_POS, DIRECT_TB);
+}
+
+static lunet_status run_direct_kernel(lunet_context *ctx, const char *name, const size_t *global,
+                                      int nargs, const lunet_arg *args) {
+    char options[64];
+    direct_options(options, sizeof options);
+    /* Small work-groups: PoCL's own choice makes a few huge ones (one per thread at best,
+     * and a stack overflow with these register blocks at worst). */
+    size_t local[3] = {1, 1, 1};
+    return lunet__run(ctx, "conv_direct", name, options, 3, global, local, nargs, args);
+}
+
+static int groups_of_8(int n) { return (n + 7) / 8; }
+
+/* wp [OG, T, 8] from weight (flip: the rotated, transposed weights of the input gradient). */
+static lunet_status pack_weight(lunet_context *ctx, const conv_geom *g, const lunet_tensor *weight,
+                                int flip, lunet_tensor **wp) {
+    int out = flip ? g->c : g->o, t = (flip ? g->o : g->c) * g->kh * g->kw;
+    int64_t shape[1] = {(int64_t)groups_of_8(out) * 8 * t};
+    lunet_status st = lunet__tensor_empty(ctx, 1, shape, wp);
+    if (st != LUNET_OK) return st;
+    cl_mem w = lunet__mem(weight), dst = lunet__mem(*wp);
+    lunet_arg args[] = {LUNET_ARG(w),     LUNET_ARG(dst),   LUNET_ARG(g->o), LUNET_ARG(g->c),
+                        LUNET_ARG(g->kh), LUNET_ARG(g->kw), LUNET_ARG(flip)};
+    size_t global[3] = {(size_t)t, (size_t)groups_of_8(out) * 8, 1};
+    return run_direct_kernel(ctx, "conv_pack_weight", global, LUNET_NARGS(args), args);
+}
+
+/* A padded copy [N, C, H + 2ph, W + 2pw] of src [N, C, H, W]. */
+static lunet_status pad_copy(lunet_context *ctx, cl_mem src, int n, int c, int h, int w, int ph,
+                             int pw, lunet_tensor **out) {
+    int hp = h + 2 * ph, wp = w + 2 * pw;
+    int64_t shape[4] = {n, c, hp, wp};
+    lunet_status st = lunet__tensor_empty(ctx, 4, shape, out);
+    if (st != LUNET_OK) return st;
+    cl_mem dst = lunet__mem(*out);
+    lunet_arg args[] = {LUNET_ARG(src), LUNET_ARG(dst), LUNET_ARG(c),  LUNET_ARG(h), LUNET_ARG(w),
+                        LUNET_ARG(hp),  LUNET_ARG(wp),  LUNET_ARG(ph), LUNET_ARG(pw)};
+    size_t global[3] = {(size_t)hp, (size_t)c, (size_t)n};
+    return run_direct_kernel(ctx, "conv_pad", global, LUNET_NARGS(args), args);
+}
+
+/* The geometry of one direct convolution: input [n, c, hp, wp] already padded. */
+typedef struct direct_conv {
+    int n, c, hp, wp, o, oh, ow, kh, kw, sh, sw;
+} direct_conv;
+
+static lunet_status run_direct(lunet_context *ctx, const direct_conv *d, cl_mem xp, cl_mem wp,
+                               const lunet_tensor *bias, cl_mem y) {
+    cl_mem bm = bias ? lunet__mem(bias) : wp; /* any valid buffer when there is no bias */
+    int has_bias = bias != NULL;
+    lunet_arg args[] = {LUNET_ARG(xp),    LUNET_ARG(wp),    LUNET_ARG(bm),    LUNET_ARG(y),
+                        LUNET_ARG(d->c),  LUNET_ARG(d->hp), LUNET_ARG(d->wp), LUNET_ARG(d->o),
+                        LUNET_ARG(d->oh), LUNET_ARG(d->ow), LUNET_ARG(d->kh), LUNET_ARG(d->kw),
+                        LUNET_ARG(d->sh), LUNET_ARG(d->sw), LUNET_ARG(has_bias)};
+    size_t p = (size_t)d->oh * d->ow;
+    size_t global[3] = {(p + DIRECT_POS - 1) / DIRECT_POS, (size_t)groups_of_8(d->o), (size_t)d->n};
+    return run_direct_kernel(ctx, "conv_direct", global, LUNET_NARGS(args), args);
+}
+
+/* x, or a zero-bordered copy of it when the convolution pads (*owned is then set). */
+static lunet_status padded_input(const conv_geom *g, const lunet_tensor *x, cl_mem *xp,
+                                 lunet_tensor **owned) {
+    *owned = NULL;
+    *xp = lunet__mem(x);
+    if (g->ph == 0 && g->pw == 0) return LUNET_OK;
+    lunet_status st = pad_copy(x->ctx, lunet__mem(x), g->n, g->c, g->h, g->w, g->ph, g->pw, owned);
+    if (st == LUNET_OK) *xp = lunet__mem(*owned);
+    return st;
+}
+
+static direct_conv forward_conv(const conv_geom *g) {
+    return (direct_conv){g->n, g->c, g->h + 2 * g->ph, g->w + 2 * g->pw, g->o, g->oh, g->ow,
+                         g->kh, g->kw, g->sh, g->sw};
+}
+
+static lunet_status forward_direct(const conv_geom *g, const lunet_tensor *x,
+                                   const lunet_tensor *weight, const lunet_tensor *bias,
+                                   lunet_tensor *y) {
+    lunet_context *ctx = x->ctx;
+    lunet_tensor *xpad = NULL, *wp = NULL;
+    cl_mem xp;
+    lunet_status st = padded_input(g, x, &xp, &xpad);
+    if (st == LUNET_OK) st = pack_weight(ctx, g, weight, 0, &wp);
+    if (st == LUNET_OK) {
+        direct_conv d = forward_conv(g);
+        st = run_direct(ctx, &d, xp, lunet__mem(wp), bias, lunet__mem(y));
+    }
+    lunet_tensor_free(xpad);
+    lunet_tensor_free(wp);
+    return st;
+}
+
+/* grad_x of a stride-1 convolution with padding below the kernel size: the direct
+ * convolution of grad_y, padded by kernel - 1 - padding, with the rotated weights. */
+static bool direct_input_grad_fits(const conv_geom *g) {
+    return g->sh == 1 && g->sw == 1 && g->ph < g->kh && g->pw < g->kw;
+}
+
+static lunet_status input_grad_direct(const conv_geom *g, const lunet_tensor *weight,
+                                      const lunet_tensor *grad_y, lunet_tensor *grad_x) {
+    lunet_context *ctx = grad_y->ctx;
+    int qh = g->kh - 1 - g->ph, qw = g->kw - 1 - g->pw;
+    lunet_tensor *gyp = NULL, *wp = NULL;
+    /* Always a copy, even unpadded: grad_x may share storage with grad_y. */
+    lunet_status st = pad_copy(ctx, lunet__mem(grad_y), g->n, g->o, g->oh, g->ow, qh, qw, &gyp);
+    if (st == LUNET_OK) st = pack_weight(ctx, g, weight, 1, &wp);
+    if (st == LUNET_OK) {
+        direct_conv d = {g->n, g->o, g->oh + 2 * qh, g->ow + 2 * qw, g->c, g->h, g->w,
+                         g->kh, g->kw, 1, 1};
+        st = run_direct(ctx, &d, lunet__mem(gyp), lunet__mem(wp), NULL, lunet__mem(grad_x));
+    }
+    lunet_tensor_free(gyp);
+    lunet_tensor_free(wp);
+    return st;
+}
+
+/* Chunks of the batch for the weight gradient: enough work-items for every core. */
+static int weight_chunks(const conv_geom *g) {
+    int taps = g->c * g->kh * g->kw;
+    int items = (taps + DIRECT_TB - 1) / DIRECT_TB * groups_of_8(g->o);
+    int chunks = (DIRECT_MIN_ITEMS + items - 1) / items;
+    return chunks < g->n ? chunks : g->n;
+}
+
+static lunet_status run_weight_grad(lunet_context *ctx, const conv_geom *g, cl_mem xp, cl_mem gt, cl_mem part,
+                                    int chunks) {
+    int hp = g->h + 2 * g->ph, wpd = g->w + 2 * g->pw, per_chunk = (g->n + chunks - 1) / chunks;
+    int taps = g->c * g->kh * g->kw;
+    lunet_arg args[] = {LUNET_ARG(xp),   LUNET_ARG(gt),    LUNET_ARG(part),  LUNET_ARG(g->n),
+                        LUNET_ARG(g->c), LUNET_ARG(hp),    LUNET_ARG(wpd),   LUNET_ARG(g->o),
+                        LUNET_ARG(g->oh), LUNET_ARG(g->ow), LUNET_ARG(g->kh), LUNET_ARG(g->kw),
+                        LUNET_ARG(g->sh), LUNET_ARG(g->sw), LUNET_ARG(per_chunk)};
+    size_t global[3] = {(size_t)(taps + DIRECT_TB - 1) / DIRECT_TB, (size_t)groups_of_8(g->o),
+                        (size_t)chunks};
+    return run_direct_kernel(ctx, "conv_weight_grad", global, LUNET_NARGS(args), args);
+}
+
+static lunet_status run_weight_reduce(lunet_context *ctx, const conv_geom *g, cl_mem part,
+                                      int chunks, lunet_tensor *grad_weight,
+                                      lunet_tensor *grad_bias) {
+    int taps = g->c * g->kh * g->kw, has_gw = grad_weight != NULL, has_gb = grad_bias != NULL;
+    cl_mem gw = has_gw ? lunet__mem(grad_weight) : part, gb = has_gb ? lunet__mem(grad_bias) : part;
+    lunet_arg args[] = {LUNET_ARG(part), LUNET_ARG(gw),     LUNET_ARG(gb),     LUNET_ARG(g->o),
+                        LUNET_ARG(taps), LUNET_ARG(chunks), LUNET_ARG(has_gw), LUNET_ARG(has_gb)};
+    size_t global[3] = {(size_t)taps + 1, (size_t)g->o, 1};
+    return run_direct_kernel(ctx, "conv_weight_reduce", global, LUNET_NARGS(args), args);
+}
+
+/* grad_y as gt [N][P][OG*8], channels innermost (the weight gradient's vector loads). */
+static lunet_status pack_grad(lunet_context *ctx, const conv_geom *g, const lunet_tensor *grad_y,
+                              lunet_tensor **gt) {
+    int64_t shape[1] = {(int64_t)g->n * g->oh * g->ow * groups_of_8(g->o) * 8};
+    lunet_status st = lunet__tensor_empty(ctx, 1, shape, gt);
+    if (st != LUNET_OK) return st;
+    cl_mem gy = lunet__mem(grad_y), dst = lunet__mem(*gt);
+    lunet_arg args[] = {LUNET_ARG(gy), LUNET_ARG(dst), LUNET_ARG(g->o), LUNET_ARG(g->oh),
+                        LUNET_ARG(g->ow)};
+    size_t global[3] = {(size_t)g->oh, (size_t)groups_of_8(g->o), (size_t)g->n};
+    return run_direct_kernel(ctx, "conv_pack_grad", global, LUNET_NARGS(args), args);
+}
+
+/* grad_weight += and grad_bias += (either may be NULL, not both). */
+static lunet_status param_grads_direct(const conv_geom *g, const lunet_tensor *x,
+                                       const lunet_tensor *grad_y, lunet_tensor *grad_weight,
+                                       lunet_tensor *grad_bias) {
+    lunet_context *ctx = x->ctx;
+    lunet_tensor *xpad = NULL, *gt = NULL, *part = NULL;
+    int chunks = weight_chunks(g);
+    int64_t part_shape[3] = {chunks, g->o, (int64_t)g->c * g->kh * g->kw + 1};
+    cl_mem xp;
+    lunet_status st = padded_input(g, x, &xp, &xpad);
+    if (st == LUNET_OK) st = pack_grad(ctx, g, grad_y, &gt);
+    if (st == LUNET_OK) st = lunet__tensor_empty(ctx, 3, part_shape, &part);
+    if (st == LUNET_OK) st = run_weight_grad(ctx, g, xp, lunet__mem(gt), lunet__mem(part), chunks);
+    if (st == LUNET_OK) st = run_weight_reduce(ctx, g, lunet__mem(part), chunks, grad_weight, grad_bias);
+    lunet_tensor_free(xpad);
+    lunet_tensor_free(gt);
+    lunet_tensor_free(part);
+    return st;
+}
+
+/* The input gradient through the column matrix (strides above 1, large padding). */
+static lunet_status input_grad_im2col(const conv_geom *g, const lunet_tensor *x,
+                                      const lunet_tensor *weight, const lunet_tensor *grad_y,
+                                      lunet_tensor *grad_x) {
+    lunet_tensor *dyp = NULL;
+    lunet_status st = scratch(x->ctx, g, g->o, &dyp);
+    if (st == LUNET_OK) st = run_grad_output(x->ctx, g, lunet__mem(grad_y), lunet__mem(dyp));
+    if (st == LUNET_OK) st = backward_gemms(g, x, weight, lunet__mem(dyp), grad_x, NULL);
+    lunet_tensor_free(dyp);
+    return st;
+}
+
+/* Parameter gradients first: they read grad_y and x before grad_x is written. */
+static lunet_status backward_direct(const conv_geom *g, const lunet_tensor *x,
+                                    const lunet_tensor *weight, const lunet_tensor *grad_y,
+                                    lunet_tensor *grad_x, lunet_tensor *grad_weight,
+                                    lunet_tensor *grad_bias) {
+    lunet_status st = LUNET_OK;
+    if (grad_weight || grad_bias) st = param_grads_direct(g, x, grad_y, grad_weight, grad_bias);
+    if (st != LUNET_OK || !grad_x) return st;
+    if (direct_input_grad_fits(g)) return input_grad_direct(g, weight, grad_y, grad_x);
+    return input_grad_im2col(g, x, weight, grad_y, grad_x);
+}
+
 /* ---- the public ops ---- */
 
-static lunet_status conv_forward(int dims, const lunet_tensor *x, const lunet_tensor *weight,
-                                 const lunet_tensor *bias, lunet_tensor *y,
-                                 const lunet_conv_params *p) {
+/* AUTO: the column matrix on GPUs, direct on everything else (CPUs). */
+static lunet__conv_algo resolve_algo(lunet__conv_algo algo, const lunet_tensor *x) {
+    if (algo != LUNET__CONV_AUTO) return algo;
+    return lunet__is_gpu(x->ctx) ? LUNET__CONV_IM2COL : LUNET__CONV_DIRECT;
+}
+
+lunet_status lunet__conv_forward_algo(lunet__conv_algo algo, int dims, const lunet_tensor *x,
+                                      const lunet_tensor *weight, const lunet_tensor *bias,
+                                      lunet_tensor *y, const lunet_conv_params *p) {
     conv_geom g;
     lunet_status st = setup(&g, dims, "", x, weight, p);
     if (st != LUNET_OK) return st;
@@ -253,13 +479,14 @@ static lunet_status conv_forward(int dims, const lunet_tensor *x, const lunet_te
     if (st == LUNET_OK) st = lunet__check_shape(g.op, "y", y, ynd, yshape);
     if (st == LUNET_OK) st = lunet__check_same_ctx(g.op, x, y);
     if (st != LUNET_OK) return st;
+    if (resolve_algo(algo, x) == LUNET__CONV_DIRECT) return forward_direct(&g, x, weight, bias, y);
     return forward(&g, x, weight, bias, y);
 }
 
-static lunet_status conv_backward(int dims, const lunet_tensor *x, const lunet_tensor *weight,
-                                  const lunet_tensor *grad_y, lunet_tensor *grad_x,
-                                  lunet_tensor *grad_weight, lunet_tensor *grad_bias,
-                                  const lunet_conv_params *p) {
+lunet_status lunet__conv_backward_algo(lunet__conv_algo algo, int dims, const lunet_tensor *x,
+                                       const lunet_tensor *weight, const lunet_tensor *grad_y,
+                                       lunet_tensor *grad_x, lunet_tensor *grad_weight,
+                                       lunet_tensor *grad_bias, const lunet_conv_params *p) {
     conv_geom g;
     lunet_status st = setup(&g, dims, "_backward", x, weight, p);
     if (st != LUNET_OK) return st;
@@ -272,31 +499,33 @@ static lunet_status conv_backward(int dims, const lunet_tensor *x, const lunet_t
         st = check_optional(&g, "grad_weight", grad_weight, weight->ndim, weight->shape, x);
     if (st == LUNET_OK) st = check_optional(&g, "grad_bias", grad_bias, 1, bshape, x);
     if (st != LUNET_OK) return st;
+    if (resolve_algo(algo, x) == LUNET__CONV_DIRECT)
+        return backward_direct(&g, x, weight, grad_y, grad_x, grad_weight, grad_bias);
     return backward(&g, x, weight, grad_y, grad_x, grad_weight, grad_bias);
 }
 
 lunet_status lunet_conv2d_forward(const lunet_tensor *x, const lunet_tensor *weight,
                                   const lunet_tensor *bias, lunet_tensor *y,
                                   const lunet_conv_params *p) {
-    return conv_forward(2, x, weight, bias, y, p);
+    return lunet__conv_forward_algo(LUNET__CONV_AUTO, 2, x, weight, bias, y, p);
 }
 
 lunet_status lunet_conv2d_backward(const lunet_tensor *x, const lunet_tensor *weight,
                                    const lunet_tensor *grad_y, lunet_tensor *grad_x,
                                    lunet_tensor *grad_weight, lunet_tensor *grad_bias,
                                    const lunet_conv_params *p) {
-    return conv_backward(2, x, weight, grad_y, grad_x, grad_weight, grad_bias, p);
+    return lunet__conv_backward_algo(LUNET__CONV_AUTO, 2, x, weight, grad_y, grad_x, grad_weight, grad_bias, p);
 }
 
 lunet_status lunet_conv1d_forward(const lunet_tensor *x, const lunet_tensor *weight,
                                   const lunet_tensor *bias, lunet_tensor *y,
                                   const lunet_conv_params *p) {
-    return conv_forward(1, x, weight, bias, y, p);
+    return lunet__conv_forward_algo(LUNET__CONV_AUTO, 1, x, weight, bias, y, p);
 }
 
 lunet_status lunet_conv1d_backward(const lunet_tensor *x, const lunet_tensor *weight,
                                    const lunet_tensor *grad_y, lunet_tensor *grad_x,
                                    lunet_tensor *grad_weight, lunet_tensor *grad_bias,
                                    const lunet_conv_params *p) {
-    return conv_backward(1, x, weight, grad_y, grad_x, grad_weight, grad_bias, p);
+    return lunet__conv_backward_algo(LUNET__CONV_AUTO, 1, x, weight, grad_y, grad_x, grad_weight, grad_bias, p);
 }
