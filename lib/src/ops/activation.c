@@ -16,6 +16,11 @@ static const char *act_name(lunet_activation act) {
     return NULL;
 }
 
+/* Work items for n elements: ReLU's kernels take eight elements each (see act.cl). */
+static size_t work_items(lunet_activation act, int n) {
+    return act == LUNET_ACT_RELU ? ((size_t)n + 7) / 8 : (size_t)n;
+}
+
 /* Validates the activation and that x exists with an int-sized element count. */
 static lunet_status check_act_input(lunet_activation act, const char *op, const lunet_tensor *x) {
     if (!act_name(act))
@@ -47,7 +52,7 @@ lunet_status lunet_activation_forward(lunet_activation act, const lunet_tensor *
     cl_mem xm = lunet__mem(x), ym = lunet__mem(y);
     int n = (int)x->numel;
     lunet_arg args[] = {LUNET_ARG(xm), LUNET_ARG(ym), LUNET_ARG(n)};
-    size_t global = (size_t)n;
+    size_t global = work_items(act, n);
     return lunet__run(x->ctx, "act", kernel, NULL, 1, &global, NULL, LUNET_NARGS(args), args);
 }
 
@@ -63,6 +68,6 @@ lunet_status lunet_activation_backward(lunet_activation act, const lunet_tensor 
     cl_mem xm = lunet__mem(x), gym = lunet__mem(grad_y), gxm = lunet__mem(grad_x);
     int n = (int)x->numel;
     lunet_arg args[] = {LUNET_ARG(xm), LUNET_ARG(gym), LUNET_ARG(gxm), LUNET_ARG(n)};
-    size_t global = (size_t)n;
+    size_t global = work_items(act, n);
     return lunet__run(x->ctx, "act", op, NULL, 1, &global, NULL, LUNET_NARGS(args), args);
 }

@@ -110,32 +110,44 @@ static void output_shape(const pool_geom *g, int64_t *shape) {
     shape[3] = g->ow;
 }
 
-/* 1-D range of `total` items, or with `planes` set a 3-D range (OW, OH, N*C) whose `total`
- * argument is the number of planes (see pool.cl). */
-static lunet_status launch_range(const pool_geom *g, lunet_context *ctx, const char *name,
-                                 int64_t total, bool planes, int nbufs, cl_mem *bufs) {
-    int geom[11] = {(int)total, (int)g->h, (int)g->w, (int)g->oh, (int)g->ow,
-                    g->kh, g->kw, g->sh, g->sw, g->ph, g->pw};
-    lunet_arg args[3 + 11];
+/* Outputs (or input cells) per work item along a row: a multiple of 4 for the float4
+ * runs of the 2x2 kernels, long enough that PoCL's per-work-item cost stays small, short
+ * enough that one long row (1-D pooling of a long signal) still spreads over the cores. */
+#define POOL_CHUNK 64
+
+/* Enqueues kernel `name` over a 2-D range (ceil(cols / POOL_CHUNK), planes * rows): work
+ * item (i, r) handles columns [i*POOL_CHUNK, (i+1)*POOL_CHUNK) of row r (see pool.cl);
+ * with_zero passes the backward kernels' `zero` argument. */
+static lunet_status launch(const pool_geom *g, lunet_context *ctx, const char *name,
+                           int64_t rows, int64_t cols, int nbufs, cl_mem *bufs, float zero,
+                           bool with_zero) {
+    int geom[12] = {(int)(g->n * g->c), (int)g->h, (int)g->w, (int)g->oh, (int)g->ow,
+                    g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, POOL_CHUNK};
+    lunet_arg args[3 + 12 + 1];
     int nargs = 0;
     for (int i = 0; i < nbufs; i++) args[nargs++] = LUNET_ARG(bufs[i]);
-    for (int i = 0; i < 11; i++) args[nargs++] = LUNET_ARG(geom[i]);
-    if (planes) {
-        size_t global[3] = {(size_t)g->ow, (size_t)g->oh, (size_t)total};
-        return lunet__run(ctx, "pool", name, NULL, 3, global, NULL, nargs, args);
-    }
-    size_t global = (size_t)total;
-    return lunet__run(ctx, "pool", name, NULL, 1, &global, NULL, nargs, args);
+    for (int i = 0; i < 12; i++) args[nargs++] = LUNET_ARG(geom[i]);
+    if (with_zero) args[nargs++] = LUNET_ARG(zero);
+    size_t global[2] = {(size_t)((cols + POOL_CHUNK - 1) / POOL_CHUNK),
+                        (size_t)(g->n * g->c * rows)};
+    return lunet__run(ctx, "pool", name, NULL, 2, global, NULL, nargs, args);
 }
 
-static lunet_status launch(const pool_geom *g, lunet_context *ctx, const char *name,
-                           int64_t total, int nbufs, cl_mem *bufs) {
-    return launch_range(g, ctx, name, total, false, nbufs, bufs);
+/* 2x2 windows with stride 2 and no padding (1-D: 2, stride 2): the float4 kernels. */
+static bool windows_are_pairs(const pool_geom *g) {
+    bool rows_ok = g->ndim == 4 ? g->kh == 2 && g->sh == 2 : g->kh == 1;
+    return rows_ok && g->kw == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
 }
 
-static lunet_status launch_planes(const pool_geom *g, lunet_context *ctx, const char *name,
-                                  int nbufs, cl_mem *bufs) {
-    return launch_range(g, ctx, name, g->n * g->c, true, nbufs, bufs);
+/* Each input cell lies in at most one window: backward writes each cell once. */
+static bool windows_are_disjoint(const pool_geom *g) {
+    return g->sh >= g->kh && g->sw >= g->kw;
+}
+
+/* Stride = window, no padding, and the windows cover every input cell exactly once. */
+static bool windows_tile_input(const pool_geom *g) {
+    return g->sh == g->kh && g->sw == g->kw && g->ph == 0 && g->pw == 0 &&
+           g->oh * g->kh == g->h && g->ow * g->kw == g->w;
 }
 
 static lunet_status pool_forward(const lunet_tensor *x, lunet_tensor *y,
@@ -148,13 +160,43 @@ static lunet_status pool_forward(const lunet_tensor *x, lunet_tensor *y,
     if ((st = lunet__check_shape(g.op, "y", y, g.ndim, yshape)) != LUNET_OK) return st;
     if ((st = lunet__check_same_ctx(g.op, x, y)) != LUNET_OK) return st;
     cl_mem bufs[2] = {lunet__mem(x), lunet__mem(y)};
-    return launch_planes(&g, x->ctx, g.is_max ? "pool_max_forward" : "pool_avg_forward", 2, bufs);
+    const char *name = windows_are_pairs(&g) ? (g.is_max ? "pool_max_forward_2x2" : "pool_avg_forward_2x2")
+                                             : (g.is_max ? "pool_max_forward" : "pool_avg_forward");
+    return launch(&g, x->ctx, name, g.oh, g.ow, 2, bufs, 0.0f, false);
 }
 
-/* Stride = window, no padding, and the windows cover every input cell exactly once. */
-static bool windows_tile_input(const pool_geom *g) {
-    return g->sh == g->kh && g->sw == g->kw && g->ph == 0 && g->pw == 0 &&
-           g->oh * g->kh == g->h && g->ow * g->kw == g->w;
+/* Overlapping max windows: one pass finds each window's argmax (into scratch space),
+ * a second gathers the gradients per input row. */
+static lunet_status max_backward_overlapping(const pool_geom *g, lunet_context *ctx,
+                                             cl_mem *bufs) {
+    int64_t shape[1] = {g->n * g->c * g->oh * g->ow};
+    lunet_tensor *argmax;
+    lunet_status st = lunet__tensor_empty(ctx, 1, shape, &argmax);  /* ints in a float buffer */
+    if (st != LUNET_OK) return st;
+    cl_mem first[2] = {bufs[0], lunet__mem(argmax)};
+    st = launch(g, ctx, "pool_max_argmax", g->oh, g->ow, 2, first, 0.0f, false);
+    cl_mem second[3] = {lunet__mem(argmax), bufs[1], bufs[2]};
+    if (st == LUNET_OK)
+        st = launch(g, ctx, "pool_max_backward", g->h, g->w, 3, second, 0.0f, false);
+    lunet_tensor_free(argmax);
+    return st;
+}
+
+/* Backward: disjoint windows write each gradient cell once, from blocks of outputs;
+ * overlapping ones gather per input row. A cell that gathers starts its sum from 0.0f,
+ * which turns a -0 gradient into +0; the tiling case always copied the gradient as is.
+ * The kernels' `zero` (+0 or -0, added to each gradient) keeps both results bit for bit. */
+static lunet_status backward_launch(const pool_geom *g, lunet_context *ctx, cl_mem *bufs) {
+    float zero = windows_tile_input(g) ? -0.0f : 0.0f;
+    if (windows_are_pairs(g))
+        return launch(g, ctx, g->is_max ? "pool_max_backward_2x2" : "pool_avg_backward_2x2",
+                      g->oh, g->ow, 3, bufs, zero, true);
+    if (windows_are_disjoint(g))
+        return launch(g, ctx, g->is_max ? "pool_max_backward_blocks" : "pool_avg_backward_blocks",
+                      g->oh, g->ow, 3, bufs, zero, true);
+    if (!g->is_max)
+        return launch(g, ctx, "pool_avg_backward", g->h, g->w, 3, bufs, 0.0f, false);
+    return max_backward_overlapping(g, ctx, bufs);
 }
 
 static lunet_status pool_backward(const lunet_tensor *x, const lunet_tensor *grad_y,
@@ -170,12 +212,7 @@ static lunet_status pool_backward(const lunet_tensor *x, const lunet_tensor *gra
     if ((st = lunet__check_shape(g.op, "grad_x", grad_x, g.ndim, x->shape)) != LUNET_OK) return st;
     if ((st = lunet__check_same_ctx(g.op, x, grad_x)) != LUNET_OK) return st;
     cl_mem bufs[3] = {lunet__mem(x), lunet__mem(grad_y), lunet__mem(grad_x)};
-    if (windows_tile_input(&g))
-        return launch_planes(&g, x->ctx,
-                             g.is_max ? "pool_max_backward_tiles" : "pool_avg_backward_tiles", 3,
-                             bufs);
-    return launch(&g, x->ctx, g.is_max ? "pool_max_backward" : "pool_avg_backward", x->numel,
-                  3, bufs);
+    return backward_launch(&g, x->ctx, bufs);
 }
 
 lunet_status lunet_pool2d_forward(const lunet_tensor *x, lunet_tensor *y,
