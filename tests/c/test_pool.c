@@ -1,6 +1,7 @@
 /* test_pool.c — max and average pooling (2-D and 1-D), forward and backward, against the
  * plain-C reference in ref_pool_act.c, the DESIGN worked examples, and the error paths. */
 #include <math.h>
+#include <string.h>
 
 #include "ref_pool_act.h"
 #include "testlib.h"
@@ -140,6 +141,121 @@ static void test_tiling_windows(void) {
             ref_pool g = {2, 3, shapes[s][2], shapes[s][3], shapes[s][0], shapes[s][1],
                           shapes[s][0], shapes[s][1], 0, 0, is_max};
             check_pool_config(&g, 2, 30 + s * 2 + is_max);
+        }
+    }
+}
+
+/* One geometry in both modes; dims 1 ignores h, kh, sh, ph. */
+static void check_both_modes(int dims, int n, int c, int h, int w, int kh, int kw, int sh, int sw,
+                             int ph, int pw, uint64_t seed) {
+    for (int is_max = 0; is_max <= 1; is_max++) {
+        ref_pool g = {n, c, h, w, kh, kw, sh, sw, ph, pw, is_max};
+        if (dims == 1) { g.h = 1; g.kh = 1; g.sh = 1; g.ph = 0; }
+        check_pool_config(&g, dims, seed + (uint64_t)is_max);
+    }
+}
+
+/* 2x2 windows, stride 2 (1-D: 2, stride 2) take the float4 kernels: rows whose output
+ * count is or is not a multiple of 4, odd sizes (a last row or column in no window), and
+ * rows longer than one work item's run of 64 outputs. */
+static void test_pair_windows(void) {
+    const int shapes[][2] = {{2, 2}, {3, 3}, {5, 9}, {8, 30}, {7, 31}, {4, 300}, {9, 133}};
+    for (int s = 0; s < 7; s++)
+        check_both_modes(2, s < 5 ? 2 : 1, 3, shapes[s][0], shapes[s][1], 2, 2, 2, 2, 0, 0,
+                         40 + (uint64_t)s * 2);
+    const int lengths[] = {2, 3, 9, 16, 17, 301};
+    for (int s = 0; s < 6; s++) check_both_modes(1, 2, 3, 1, lengths[s], 1, 2, 1, 2, 0, 0, 60 + (uint64_t)s * 2);
+}
+
+/* Stride >= window in both directions: each input cell is in at most one window (the
+ * block backward), with padding, gaps between windows and uncovered edges. */
+static void test_disjoint_windows(void) {
+    const int geo[][8] = {  /* h, w, kh, kw, sh, sw, ph, pw */
+        {10, 11, 3, 3, 3, 3, 1, 1}, {8, 9, 2, 2, 3, 3, 0, 0}, {7, 7, 1, 1, 2, 2, 0, 0},
+        {13, 9, 3, 2, 4, 2, 1, 1}, {7, 8, 2, 2, 2, 2, 1, 1}, {9, 10, 4, 4, 4, 4, 2, 2},
+        {5, 200, 2, 3, 2, 3, 0, 1}};
+    for (int s = 0; s < 7; s++)
+        check_both_modes(2, 2, 2, geo[s][0], geo[s][1], geo[s][2], geo[s][3], geo[s][4],
+                         geo[s][5], geo[s][6], geo[s][7], 80 + (uint64_t)s * 2);
+    check_both_modes(1, 2, 3, 1, 20, 1, 3, 1, 3, 0, 1, 100);
+    check_both_modes(1, 2, 3, 1, 23, 1, 2, 1, 5, 0, 1, 102);
+    check_both_modes(1, 1, 2, 1, 500, 1, 3, 1, 4, 0, 0, 104);
+}
+
+/* Overlapping windows (the gathers, and the four-windows-at-once interior): rows longer
+ * than a run of 64 cells, strides 1 and 2, windows that overlap in one direction only. */
+static void test_overlapping_windows(void) {
+    const int geo[][8] = {
+        {5, 150, 3, 3, 1, 1, 1, 1}, {6, 141, 3, 3, 2, 2, 1, 1}, {9, 70, 5, 5, 2, 2, 2, 2},
+        {3, 67, 2, 2, 1, 1, 0, 0}, {8, 40, 2, 3, 3, 1, 0, 1}, {30, 6, 3, 1, 1, 2, 1, 0},
+        {7, 9, 5, 4, 1, 3, 2, 2}};
+    for (int s = 0; s < 7; s++)
+        check_both_modes(2, 2, 2, geo[s][0], geo[s][1], geo[s][2], geo[s][3], geo[s][4],
+                         geo[s][5], geo[s][6], geo[s][7], 120 + (uint64_t)s * 2);
+    check_both_modes(1, 2, 3, 1, 300, 1, 3, 1, 1, 0, 1, 140);
+    check_both_modes(1, 2, 3, 1, 200, 1, 4, 1, 3, 0, 2, 142);
+    check_both_modes(1, 1, 1, 1, 1000, 1, 5, 1, 2, 0, 0, 144);
+}
+
+/* Max pooling bit for bit against the reference on inputs full of ties, NaNs and signed
+ * zeros: the first largest cell in row-major order wins, a NaN only as a window's first
+ * cell, and +0 / -0 are ties. Covers every max kernel (pairs, blocks, overlapping). */
+static void test_max_exact_on_ties_nan_zeros(void) {
+    const float palette[6] = {NAN, -0.0f, 0.0f, 1.0f, -1.0f, 2.0f};
+    const int geo[][9] = {  /* dims, h, w, kh, kw, sh, sw, ph, pw */
+        {2, 6, 10, 2, 2, 2, 2, 0, 0}, {2, 7, 19, 2, 2, 2, 2, 0, 0}, {1, 1, 21, 1, 2, 1, 2, 0, 0},
+        {2, 6, 14, 3, 3, 1, 1, 1, 1}, {2, 9, 23, 3, 3, 2, 2, 1, 1}, {2, 10, 11, 3, 3, 3, 3, 1, 1},
+        {1, 1, 40, 1, 3, 1, 1, 0, 1}};
+    uint64_t rng = 7;
+    for (int s = 0; s < 7; s++) {
+        const int *q = geo[s];
+        ref_pool g = {2, 3, q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], 1};
+        int oh = ref_pool_out(g.h, g.kh, g.sh, g.ph), ow = ref_pool_out(g.w, g.kw, g.sw, g.pw);
+        int nd = q[0] == 2 ? 4 : 3;
+        int64_t xs[4] = {g.n, g.c, g.h, g.w}, ys[4] = {g.n, g.c, oh, ow};
+        if (nd == 3) { xs[2] = g.w; ys[2] = ow; }
+        int64_t nx = (int64_t)g.n * g.c * g.h * g.w, ny = (int64_t)g.n * g.c * oh * ow;
+        float *hx = malloc(sizeof(float) * (size_t)nx), *hgy;
+        for (int64_t i = 0; i < nx; i++) hx[i] = palette[test_rand_int(&rng, 0, 5)];
+        lunet_tensor *x = test_tensor(nd, xs, hx), *gy = test_tensor_random(nd, ys, 150 + (uint64_t)s, &hgy);
+        lunet_tensor *y = test_tensor(nd, ys, NULL), *gx = test_tensor(nd, xs, NULL);
+        float *ry = malloc(sizeof(float) * (size_t)ny), *rgx = malloc(sizeof(float) * (size_t)nx);
+        ref_pool_forward(&g, hx, ry);
+        ref_pool_backward(&g, hx, hgy, rgx);
+        lunet_pool_params p = params2d(LUNET_POOL_MAX, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+        lunet_status st = nd == 4 ? lunet_pool2d_forward(x, y, &p) : lunet_pool1d_forward(x, y, &p);
+        if (st == LUNET_OK)
+            st = nd == 4 ? lunet_pool2d_backward(x, gy, gx, &p) : lunet_pool1d_backward(x, gy, gx, &p);
+        CHECK(st == LUNET_OK, "geometry %d: %s", s, lunet_last_error());
+        if (st == LUNET_OK) {
+            float *dy = test_download(y), *dgx = test_download(gx);
+            CHECK(memcmp(dy, ry, sizeof(float) * (size_t)ny) == 0, "geometry %d: y differs in bits", s);
+            CHECK(memcmp(dgx, rgx, sizeof(float) * (size_t)nx) == 0, "geometry %d: grad_x differs in bits", s);
+            free(dy); free(dgx);
+        }
+        free(hx); free(hgy); free(ry); free(rgx);
+        lunet_tensor_free(x); lunet_tensor_free(gy); lunet_tensor_free(y); lunet_tensor_free(gx);
+    }
+}
+
+/* Sign of a zero gradient: windows that tile the input copy grad_y as is (-0 stays -0);
+ * elsewhere a cell sums from 0.0f, as the reference does, so -0 becomes +0. */
+static void test_negative_zero_gradient(void) {
+    const int sizes[2] = {4, 5};   /* 4x4 tiles with 2x2 windows, 5x5 leaves an edge */
+    for (int s = 0; s < 2; s++) {
+        for (int mode = 0; mode < 2; mode++) {
+            int64_t xs[4] = {1, 1, sizes[s], sizes[s]}, ys[4] = {1, 1, 2, 2};
+            float gyv[4] = {-0.0f, -0.0f, -0.0f, -0.0f};
+            lunet_tensor *x = test_tensor(4, xs, NULL), *gy = test_tensor(4, ys, gyv);
+            lunet_tensor *gx = test_tensor(4, xs, NULL);
+            lunet_pool_params p = params2d((lunet_pool_mode)mode, 2, 2, 2, 2, 0, 0);
+            REQUIRE_OK(lunet_pool2d_backward(x, gy, gx, &p));
+            float *d = test_download(gx);
+            CHECK(d[0] == 0.0f && (signbit(d[0]) != 0) == (s == 0),
+                  "mode %d, %dx%d: grad_x[0] = %g with sign bit %d", mode, sizes[s], sizes[s],
+                  d[0], signbit(d[0]) != 0);
+            free(d);
+            lunet_tensor_free(x); lunet_tensor_free(gy); lunet_tensor_free(gx);
         }
     }
 }
@@ -284,6 +400,11 @@ int main(void) {
     RUN(test_avg_pool1d_random);
     RUN(test_lenet_pool);
     RUN(test_tiling_windows);
+    RUN(test_pair_windows);
+    RUN(test_disjoint_windows);
+    RUN(test_overlapping_windows);
+    RUN(test_max_exact_on_ties_nan_zeros);
+    RUN(test_negative_zero_gradient);
     RUN(test_max_ties_go_to_first);
     RUN(test_max_ignores_padding);
     RUN(test_launches_constant_in_batch);
