@@ -1,6 +1,7 @@
 /* test_activation.c — ReLU, tanh and sigmoid, forward and backward, against the plain-C
  * reference in ref_pool_act.c; in-place use, extreme inputs, and the error paths. */
 #include <math.h>
+#include <string.h>
 
 #include "ref_pool_act.h"
 #include "testlib.h"
@@ -105,6 +106,41 @@ static void test_in_place(void) {
     }
 }
 
+/* ReLU runs eight elements per work item: every count around a multiple of 8 (the
+ * remainder path), in place and not, bit for bit: relu(NaN) = relu(-0) = +0, and the
+ * slope passes grad_y only where x > 0. */
+static void test_relu_runs_exact(void) {
+    const float palette[6] = {NAN, -0.0f, 0.0f, 1.5f, -2.0f, 3e-39f};
+    const int counts[] = {1, 2, 7, 8, 9, 15, 16, 17, 63, 1001};
+    uint64_t rng = 3;
+    for (int c = 0; c < 10; c++) {
+        int n = counts[c];
+        int64_t s[1] = {n};
+        float *xv = malloc(sizeof(float) * (size_t)n), *gv = malloc(sizeof(float) * (size_t)n);
+        float *ry = malloc(sizeof(float) * (size_t)n), *rg = malloc(sizeof(float) * (size_t)n);
+        test_fill_random(gv, n, 5 + (uint64_t)c);
+        for (int i = 0; i < n; i++) {
+            xv[i] = palette[test_rand_int(&rng, 0, 5)];
+            ry[i] = xv[i] > 0.0f ? xv[i] : 0.0f;
+            rg[i] = xv[i] > 0.0f ? gv[i] : 0.0f;
+        }
+        lunet_tensor *x = test_tensor(1, s, xv), *y = test_tensor(1, s, NULL);
+        lunet_tensor *g = test_tensor(1, s, gv), *gx = test_tensor(1, s, NULL);
+        REQUIRE_OK(lunet_activation_forward(LUNET_ACT_RELU, x, y));
+        REQUIRE_OK(lunet_activation_backward(LUNET_ACT_RELU, x, g, gx));
+        REQUIRE_OK(lunet_activation_backward(LUNET_ACT_RELU, x, g, g));   /* in place */
+        REQUIRE_OK(lunet_activation_forward(LUNET_ACT_RELU, x, x));
+        float *dy = test_download(y), *dgx = test_download(gx), *dx = test_download(x);
+        float *dg = test_download(g);
+        size_t bytes = sizeof(float) * (size_t)n;
+        CHECK(memcmp(dy, ry, bytes) == 0 && memcmp(dx, ry, bytes) == 0, "relu n=%d: y differs", n);
+        CHECK(memcmp(dgx, rg, bytes) == 0 && memcmp(dg, rg, bytes) == 0,
+              "relu n=%d: grad_x differs", n);
+        free(dy); free(dgx); free(dx); free(dg); free(xv); free(gv); free(ry); free(rg);
+        lunet_tensor_free(x); lunet_tensor_free(y); lunet_tensor_free(g); lunet_tensor_free(gx);
+    }
+}
+
 /* Huge inputs give finite outputs and slopes (no overflow in exp). */
 static void test_extreme_inputs(void) {
     int64_t s[1] = {6};
@@ -185,6 +221,7 @@ int main(void) {
     RUN(test_tanh_random);
     RUN(test_sigmoid_random);
     RUN(test_in_place);
+    RUN(test_relu_runs_exact);
     RUN(test_extreme_inputs);
     RUN(test_launches);
     RUN(test_errors);
