@@ -63,3 +63,19 @@ set_tests_properties(bench_worker_no_data PROPERTIES ENVIRONMENT "${LUNET_TEST_E
 add_test(NAME bench_worker_extra_argument COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} train 64)
 set_tests_properties(bench_worker_extra_argument PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
   "lunet_worker: one mode expected, got a second argument '64'")
+
+# bench/pool_act_bench.lua: --help, a bad option, and a tiny run against itself (both
+# "libraries" the same build) whose random-geometry sweep must find no difference.
+set(LUNET_POOL_BENCH ${PROJECT_SOURCE_DIR}/bench/pool_act_bench.lua)
+add_test(NAME pool_bench_help COMMAND ${LUAJIT} ${LUNET_POOL_BENCH} --help)
+set_tests_properties(pool_bench_help PROPERTIES PASS_REGULAR_EXPRESSION
+  "usage: luajit bench/pool_act_bench.lua.*--base PATH.*--sweep N")
+add_test(NAME pool_bench_bad_option COMMAND ${LUAJIT} ${LUNET_POOL_BENCH} --fast)
+set_tests_properties(pool_bench_bad_option PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "pool_act_bench: unknown option --fast \\(see --help\\)")
+if(NOT LUNET_SANITIZE)
+  add_test(NAME pool_bench_smoke COMMAND ${LUAJIT} ${LUNET_POOL_BENCH} --lib $<TARGET_FILE:lunet>
+           --base $<TARGET_FILE:lunet> --reps 1 --seconds 0.002 --only maxpool2 --sweep 20)
+  set_tests_properties(pool_bench_smoke PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV}" TIMEOUT 120
+    PASS_REGULAR_EXPRESSION "maxpool2_fwd .* us .* GB/s .*identical.*sweep: 20 random geometries, 0 differences")
+endif()

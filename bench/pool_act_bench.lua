@@ -12,7 +12,7 @@ second liblunet.so too, runs both in alternating rounds, prints the speed-up and
 both give bit-identical results on every op (and, with --sweep N, on N random geometries).
 
 options:
-  --lib PATH     the library under test (default: build/liblunet.so)
+  --lib PATH     the library under test (default: $LUNET_LIB, else build/liblunet.so)
   --base PATH    a reference library (e.g. a copy of main's build) to compare with
   --reps N       rounds per op (default: 9)
   --seconds S    time per round and library (default: 0.05)
@@ -21,14 +21,15 @@ options:
   --help         show this text
 ]]
 
-local opts = { lib = "build/liblunet.so", reps = 9, seconds = 0.05, sweep = 0 }
+local env_lib = os.getenv("LUNET_LIB")
+local opts = { lib = env_lib ~= nil and env_lib ~= "" and env_lib or "build/liblunet.so", reps = 9, seconds = 0.05, sweep = 0 }
 local i = 1
 while i <= #arg do
   local a = arg[i]
   if a == "--help" or a == "-h" then io.write(usage) os.exit(0) end
   local key = a:match("^%-%-(%w+)$")
   if not key or opts[key] == nil and key ~= "base" and key ~= "only" then
-    io.stderr:write("unknown option " .. a .. "\n" .. usage) os.exit(2)
+    io.stderr:write("pool_act_bench: unknown option " .. a .. " (see --help)\n") os.exit(2)
   end
   local v = arg[i + 1]
   if v == nil then io.stderr:write(a .. " needs a value\n") os.exit(2) end
