@@ -111,7 +111,8 @@ local function train_steps(t, ds, batch, steps, state)
     local loss = t.loss_fn:forward_async(logits, y)
     state.steps = (state.steps or 0) + 1
     if state.steps % 100 == 0 then loss_value = loss:totable()[1] end
-    t.net:backward(x, t.loss_fn:backward(logits, y))
+    -- As the reference (and train_lenet.lua): no gradient for the input images.
+    t.net:backward(x, t.loss_fn:backward(logits, y), { input_grad = false })
     t.opt:step()
   end
   return loss_value
