@@ -64,12 +64,15 @@ __kernel void conv_pad(__global const float *x, __global float *xp, int C, int H
         for (int j = 0; j < npos; j++) dst[j] = acc[j].comp;                 \
     }
 
-/* Global (ceil(P / POS), OG, N), P = OH*OW. xp [N, C, HP, WP] already padded; wp from
- * conv_pack_weight (T = C*KH*KW taps); bias [O] when has_bias. */
+/* Global (ceil(P / POS), OG, N), P = OH*OW. xp [N, C, HP, WP] already padded, its rows
+ * [pad_rows, pad_rows + real_rows) holding data: kernel rows that meet only border rows
+ * for every position of the block are skipped (the input gradient pads grad_y by the
+ * kernel size - 1, where this saves a third of the work). wp from conv_pack_weight (T =
+ * C*KH*KW taps); bias [O] when has_bias. */
 __kernel void conv_direct(__global const float *xp, __global const float *wp,
                           __global const float *bias, __global float *y, int C, int HP,
                           int WP, int O, int OH, int OW, int KH, int KW, int sh, int sw,
-                          int has_bias) {
+                          int has_bias, int pad_rows, int real_rows) {
     const int pb = (int)get_global_id(0), og = (int)get_global_id(1), n = (int)get_global_id(2);
     const int P = OH * OW, p0 = pb * POS, o0 = og * 8;
     if (p0 >= P) return;
@@ -91,8 +94,13 @@ __kernel void conv_direct(__global const float *xp, __global const float *wp,
     const int T = C * KH * KW;
     __global const float *x = xp + (size_t)n * C * HP * WP;
     __global const float *wk = wp + (size_t)og * T * 8;
+    const int row_first = (p0 / OW) * sh, row_last = ((p0 + npos - 1) / OW) * sh;
     for (int c = 0; c < C; c++) {
         for (int kh = 0; kh < KH; kh++) {
+            if (row_last + kh < pad_rows || row_first + kh >= pad_rows + real_rows) {
+                wk += 8 * KW;
+                continue;
+            }
             __global const float *row = x + (c * HP + kh) * WP;
             for (int kw = 0; kw < KW; kw++) {
                 const float8 wv = vload8(0, wk);

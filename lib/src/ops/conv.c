@@ -298,16 +298,18 @@ static lunet_status pad_copy(lunet_context *ctx, cl_mem src, int n, int c, int h
 /* The geometry of one direct convolution: input [n, c, hp, wp] already padded. */
 typedef struct direct_conv {
     int n, c, hp, wp, o, oh, ow, kh, kw, sh, sw;
+    int pad_rows;   /* zero rows above the data (and below it): hp - 2 * pad_rows hold data */
 } direct_conv;
 
 static lunet_status run_direct(lunet_context *ctx, const direct_conv *d, cl_mem xp, cl_mem wp,
                                const lunet_tensor *bias, cl_mem y) {
     cl_mem bm = bias ? lunet__mem(bias) : wp; /* any valid buffer when there is no bias */
-    int has_bias = bias != NULL;
+    int has_bias = bias != NULL, real_rows = d->hp - 2 * d->pad_rows;
     lunet_arg args[] = {LUNET_ARG(xp),    LUNET_ARG(wp),    LUNET_ARG(bm),    LUNET_ARG(y),
                         LUNET_ARG(d->c),  LUNET_ARG(d->hp), LUNET_ARG(d->wp), LUNET_ARG(d->o),
                         LUNET_ARG(d->oh), LUNET_ARG(d->ow), LUNET_ARG(d->kh), LUNET_ARG(d->kw),
-                        LUNET_ARG(d->sh), LUNET_ARG(d->sw), LUNET_ARG(has_bias)};
+                        LUNET_ARG(d->sh), LUNET_ARG(d->sw), LUNET_ARG(has_bias),
+                        LUNET_ARG(d->pad_rows), LUNET_ARG(real_rows)};
     size_t p = (size_t)d->oh * d->ow;
     size_t global[3] = {(p + DIRECT_POS - 1) / DIRECT_POS, (size_t)groups_of_8(d->o), (size_t)d->n};
     return run_direct_kernel(ctx, "conv_direct", global, LUNET_NARGS(args), args);
@@ -326,7 +328,7 @@ static lunet_status padded_input(const conv_geom *g, const lunet_tensor *x, cl_m
 
 static direct_conv forward_conv(const conv_geom *g) {
     return (direct_conv){g->n, g->c, g->h + 2 * g->ph, g->w + 2 * g->pw, g->o, g->oh, g->ow,
-                         g->kh, g->kw, g->sh, g->sw};
+                         g->kh, g->kw, g->sh, g->sw, g->ph};
 }
 
 static lunet_status forward_direct(const conv_geom *g, const lunet_tensor *x,
@@ -362,7 +364,7 @@ static lunet_status input_grad_direct(const conv_geom *g, const lunet_tensor *we
     if (st == LUNET_OK) st = pack_weight(ctx, g, weight, 1, &wp);
     if (st == LUNET_OK) {
         direct_conv d = {g->n, g->o, g->oh + 2 * qh, g->ow + 2 * qw, g->c, g->h, g->w,
-                         g->kh, g->kw, 1, 1};
+                         g->kh, g->kw, 1, 1, qh};
         st = run_direct(ctx, &d, lunet__mem(gyp), lunet__mem(wp), NULL, lunet__mem(grad_x));
     }
     lunet_tensor_free(gyp);
