@@ -40,21 +40,22 @@ __kernel void conv_pack_weight(__global const float *w, __global float *wp, int 
     wp[((size_t)og * T + t) * 8 + lane] = v;
 }
 
-/* Global (HP, C, N): one row of xp [N, C, HP, WP], x [N, C, H, W] placed at (ph, pw). */
+/* Global (C, N): one channel plane of xp [N, C, HP, WP], x [N, C, H, W] placed at (ph, pw).
+ * A plane per work-item: PoCL's per-work-item cost outweighs a row's copy. */
 __kernel void conv_pad(__global const float *x, __global float *xp, int C, int H, int W,
                        int HP, int WP, int ph, int pw) {
-    const int hp = (int)get_global_id(0), c = (int)get_global_id(1), n = (int)get_global_id(2);
-    if (hp >= HP) return;
-    __global float *dst = xp + ((size_t)(n * C + c) * HP + hp) * WP;
-    const int h = hp - ph;
-    if (h < 0 || h >= H) {
-        for (int i = 0; i < WP; i++) dst[i] = 0.0f;
-        return;
+    const int c = (int)get_global_id(0), n = (int)get_global_id(1);
+    if (c >= C) return;
+    __global float *dst = xp + (size_t)(n * C + c) * HP * WP;
+    __global const float *src = x + (size_t)(n * C + c) * H * W;
+    for (int i = 0; i < ph * WP; i++) dst[i] = 0.0f;
+    dst += ph * WP;
+    for (int h = 0; h < H; h++, dst += WP, src += W) {
+        for (int i = 0; i < pw; i++) dst[i] = 0.0f;
+        for (int i = 0; i < W; i++) dst[pw + i] = src[i];
+        for (int i = pw + W; i < WP; i++) dst[i] = 0.0f;
     }
-    __global const float *src = x + ((size_t)(n * C + c) * H + h) * W;
-    for (int i = 0; i < pw; i++) dst[i] = 0.0f;
-    for (int i = 0; i < W; i++) dst[pw + i] = src[i];
-    for (int i = pw + W; i < WP; i++) dst[i] = 0.0f;
+    for (int i = 0; i < (HP - ph - H) * WP; i++) dst[i] = 0.0f;
 }
 
 /* Store lane L of the POS accumulators: POS consecutive positions of channel o0 + L. */
@@ -114,18 +115,20 @@ __kernel void conv_direct(__global const float *xp, __global const float *wp,
     STORE_LANE(4, s4) STORE_LANE(5, s5) STORE_LANE(6, s6) STORE_LANE(7, s7)
 }
 
-/* Global (OH, OG, N): gt[n][p][og*8 + lane] = gy[n][og*8 + lane][p] (0 past O), one output
- * row (OW positions) per work-item. */
-__kernel void conv_pack_grad(__global const float *gy, __global float *gt, int O, int OH,
-                             int OW) {
-    const int oh = (int)get_global_id(0), og = (int)get_global_id(1), n = (int)get_global_id(2);
-    if (oh >= OH) return;
-    const int P = OH * OW, OP = (int)get_global_size(1) * 8, o0 = og * 8;
-    for (int ow = 0; ow < OW; ow++) {
-        const int p = oh * OW + ow;
-        float v[8];
-        for (int l = 0; l < 8; l++) v[l] = o0 + l < O ? gy[((size_t)n * O + o0 + l) * P + p] : 0.0f;
-        vstore8(vload8(0, v), 0, gt + ((size_t)n * P + p) * OP + o0);
+/* Global (OG, N): gt[n][p][og*8 + lane] = gy[n][og*8 + lane][p] (0 past O), the P
+ * positions of one group of 8 channels per work-item (eight sequential read streams). */
+__kernel void conv_pack_grad(__global const float *gy, __global float *gt, int O, int P) {
+    const int og = (int)get_global_id(0), n = (int)get_global_id(1);
+    const int OP = (int)get_global_size(0) * 8, o0 = og * 8;
+    __global const float *src[8];
+    for (int l = 0; l < 8; l++) src[l] = gy + ((size_t)n * O + min(o0 + l, O - 1)) * P;
+    const float8 live = (float8)(0 < O - o0, 1 < O - o0, 2 < O - o0, 3 < O - o0, 4 < O - o0,
+                                 5 < O - o0, 6 < O - o0, 7 < O - o0);
+    __global float *dst = gt + (size_t)n * P * OP + o0;
+    for (int p = 0; p < P; p++, dst += OP) {
+        const float8 v = (float8)(src[0][p], src[1][p], src[2][p], src[3][p], src[4][p],
+                                  src[5][p], src[6][p], src[7][p]);
+        vstore8(v * live, 0, dst);
     }
 }
 

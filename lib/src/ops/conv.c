@@ -291,7 +291,7 @@ static lunet_status pad_copy(lunet_context *ctx, cl_mem src, int n, int c, int h
     cl_mem dst = lunet__mem(*out);
     lunet_arg args[] = {LUNET_ARG(src), LUNET_ARG(dst), LUNET_ARG(c),  LUNET_ARG(h), LUNET_ARG(w),
                         LUNET_ARG(hp),  LUNET_ARG(wp),  LUNET_ARG(ph), LUNET_ARG(pw)};
-    size_t global[3] = {(size_t)hp, (size_t)c, (size_t)n};
+    size_t global[3] = {(size_t)c, (size_t)n, 1};
     return run_direct_kernel(ctx, "conv_pad", global, LUNET_NARGS(args), args);
 }
 
@@ -411,9 +411,9 @@ static lunet_status pack_grad(lunet_context *ctx, const conv_geom *g, const lune
     lunet_status st = lunet__tensor_empty(ctx, 1, shape, gt);
     if (st != LUNET_OK) return st;
     cl_mem gy = lunet__mem(grad_y), dst = lunet__mem(*gt);
-    lunet_arg args[] = {LUNET_ARG(gy), LUNET_ARG(dst), LUNET_ARG(g->o), LUNET_ARG(g->oh),
-                        LUNET_ARG(g->ow)};
-    size_t global[3] = {(size_t)g->oh, (size_t)groups_of_8(g->o), (size_t)g->n};
+    int p = g->oh * g->ow;
+    lunet_arg args[] = {LUNET_ARG(gy), LUNET_ARG(dst), LUNET_ARG(g->o), LUNET_ARG(p)};
+    size_t global[3] = {(size_t)groups_of_8(g->o), (size_t)g->n, 1};
     return run_direct_kernel(ctx, "conv_pack_grad", global, LUNET_NARGS(args), args);
 }
 
