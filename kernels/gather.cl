@@ -14,15 +14,24 @@ __kernel void bytes_to_float(__global const uchar *bytes, __global float *dst, c
     if (i < n) dst[i] = (float)bytes[i] * scale + shift;
 }
 
-/* Work item (c, r): element c of output row r. */
+/* Global (ceil(row_size / GATHER_SPAN), count): work-item (s, r) copies elements
+ * [s*GATHER_SPAN, ...) of output row r — a span, not one element: PoCL's cost per
+ * work-item is larger than a float's copy. */
+#define GATHER_SPAN 256
 __kernel void gather_rows(__global const float *src, __global const float *indices,
                           __global float *dst, const int rows, const int row_size,
                           const int offset, const int count) {
-    const int c = get_global_id(0);
+    const int s = get_global_id(0) * GATHER_SPAN;
     const int r = get_global_id(1);
-    if (c >= row_size || r >= count) return;
+    if (s >= row_size || r >= count) return;
+    const int end = min(row_size, s + GATHER_SPAN);
     const float f = indices[offset + r];
     const int k = (int)f;
-    const bool valid = f >= 0.0f && f < (float)rows && (float)k == f;
-    dst[r * row_size + c] = valid ? src[k * row_size + c] : NAN;
+    __global float *out = dst + (size_t)r * row_size;
+    if (!(f >= 0.0f && f < (float)rows && (float)k == f)) {
+        for (int c = s; c < end; c++) out[c] = NAN;
+        return;
+    }
+    __global const float *in = src + (size_t)k * row_size;
+    for (int c = s; c < end; c++) out[c] = in[c];
 }

@@ -81,8 +81,9 @@ static void test_gather_epoch(void) {
 }
 
 /* Indices that are not row numbers give NaN rows, the others are still gathered. */
-static void test_bad_indices_give_nan(void) {
-    int64_t sshape[2] = {4, 3}, ishape[1] = {6}, dshape[2] = {6, 3};
+/* Rows of `cols` elements; 600 spans three work-items of the kernel (256 each). */
+static void bad_indices_give_nan(int64_t cols) {
+    int64_t sshape[2] = {4, cols}, ishape[1] = {6}, dshape[2] = {6, cols};
     float *hsrc;
     lunet_tensor *src = test_tensor_random(2, sshape, 5, &hsrc);
     const float idx[6] = {2, -1, 4, 1.5f, 3, 1e9f};
@@ -91,13 +92,18 @@ static void test_bad_indices_give_nan(void) {
     float *got = test_download(dst);
     const bool valid[6] = {true, false, false, false, true, false};
     for (int r = 0; r < 6; r++)
-        for (int c = 0; c < 3; c++) {
-            float v = got[r * 3 + c];
-            if (valid[r]) CHECK(v == hsrc[(int)idx[r] * 3 + c], "row %d col %d: %g", r, c, v);
-            else CHECK(isnan(v), "row %d (index %g) col %d: %g, expected NaN", r, idx[r], c, v);
+        for (int64_t c = 0; c < cols; c++) {
+            float v = got[r * cols + c];
+            if (valid[r]) CHECK(v == hsrc[(int64_t)idx[r] * cols + c], "row %d col %lld: %g", r, (long long)c, v);
+            else CHECK(isnan(v), "row %d (index %g) col %lld: %g, expected NaN", r, idx[r], (long long)c, v);
         }
     free(got); free(hsrc);
     lunet_tensor_free(src); lunet_tensor_free(indices); lunet_tensor_free(dst);
+}
+
+static void test_bad_indices_give_nan(void) {
+    bad_indices_give_nan(3);
+    bad_indices_give_nan(600);
 }
 
 /* bytes * scale + shift on random sizes, including ones that are not multiples of 4. */

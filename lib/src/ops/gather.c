@@ -95,6 +95,9 @@ static lunet_status check_gather_range(const char *op, const lunet_tensor *indic
     return LUNET_OK;
 }
 
+/* Elements per work-item of gather_rows (GATHER_SPAN in kernels/gather.cl). */
+enum { GATHER_SPAN = 256 };
+
 lunet_status lunet_gather_rows(const lunet_tensor *src, const lunet_tensor *indices,
                                int64_t offset, int64_t count, lunet_tensor *dst) {
     const char *op = "gather_rows";
@@ -105,7 +108,7 @@ lunet_status lunet_gather_rows(const lunet_tensor *src, const lunet_tensor *indi
     int rows = (int)src->shape[0], rs = (int)row_size(src), off = (int)offset, n = (int)count;
     lunet_arg args[] = {LUNET_ARG(sm), LUNET_ARG(im), LUNET_ARG(dm), LUNET_ARG(rows),
                         LUNET_ARG(rs), LUNET_ARG(off), LUNET_ARG(n)};
-    size_t global[2] = {(size_t)rs, (size_t)n};
+    size_t global[2] = {((size_t)rs + GATHER_SPAN - 1) / GATHER_SPAN, (size_t)n};
     return lunet__run(src->ctx, "gather", "gather_rows", NULL, 2, global, NULL, LUNET_NARGS(args),
                       args);
 }
