@@ -96,6 +96,49 @@ lunet_status lunet_context_stats(const lunet_context *ctx, lunet_stats *out);
  * $XDG_CACHE_HOME/lunet, else $HOME/.cache/lunet). */
 const char *lunet_context_cache_dir(const lunet_context *ctx);
 
+/* ---- tuning: kernel parameters per device ------------------------------- */
+/* Every context owns a store of named integer parameters that ops read when they pick a
+ * kernel (GEMM variant, block sizes ...). Each starts at its device-class default (CPU or
+ * GPU); a context then loads the tuning file of its device, if there is one:
+ * <cache dir>/tuning-<hash of platform, device and driver>.txt, written by scripts/tune.lua
+ * (lunet_tuning_save). LUNET_TUNING=0 in the environment skips that file, so runs depend
+ * on the defaults only. A file that cannot be used (corrupt, unknown key, value not
+ * allowed) is ignored as a whole: the defaults apply and lunet_tuning_warning says why. */
+typedef struct lunet_tuning_key {
+    const char *name;         /* "gemm.rm" */
+    const char *allowed;      /* "2|4|8|16" (integers) or "reg|tiled" (names) */
+    const char *cpu_default;  /* on CPUs, accelerators and others */
+    const char *gpu_default;  /* on GPUs */
+    const char *description;
+} lunet_tuning_key;
+/* The known keys, numbered 0..count-1; lunet_tuning_key_at is NULL out of range. */
+int lunet_tuning_key_count(void);
+const lunet_tuning_key *lunet_tuning_key_at(int i);
+/* The current value of key as text ("8", "reg") in value (size bytes). */
+lunet_status lunet_tuning_get(const lunet_context *ctx, const char *key, char *value,
+                              size_t size);
+/* Sets key to value, which must be one of its allowed values (else LUNET_ERR_ARGUMENT and
+ * nothing changes); value NULL restores the device default. Kernels built for other
+ * values stay cached, so switching back and forth is cheap. */
+lunet_status lunet_tuning_set(lunet_context *ctx, const char *key, const char *value);
+/* Every key back to its device default (no file is touched). */
+lunet_status lunet_tuning_reset(lunet_context *ctx);
+/* 1 when key was set (lunet_tuning_set or a loaded file), 0 at its default, -1 unknown. */
+int lunet_tuning_is_set(const lunet_context *ctx, const char *key);
+/* The tuning file of ctx's device ("" when there is no cache directory). */
+const char *lunet_tuning_path(const lunet_context *ctx);
+/* Writes the keys that are set ("key = value" lines) to path (NULL: lunet_tuning_path,
+ * creating the cache directory), atomically: a temporary file, then rename. */
+lunet_status lunet_tuning_save(lunet_context *ctx, const char *path);
+/* Replaces the store by the file at path (NULL: lunet_tuning_path): its keys take its
+ * values, the others their defaults. A missing file is LUNET_ERR_IO; a malformed one,
+ * an unknown key or a value not allowed is LUNET_ERR_FORMAT naming the line; on any
+ * failure the store is left as it was. */
+lunet_status lunet_tuning_load(lunet_context *ctx, const char *path);
+/* Why the tuning file was ignored when ctx was created ("" when it was read, absent or
+ * skipped through LUNET_TUNING=0). */
+const char *lunet_tuning_warning(const lunet_context *ctx);
+
 /* ---- tensors -------------------------------------------------------------- */
 
 typedef struct lunet_tensor lunet_tensor;

@@ -203,6 +203,7 @@ lunet_status lunet_context_create(const char *selector, lunet_context **out) {
         lunet_context_destroy(ctx);
         return st;
     }
+    lunet__tuning_init(ctx);
     *out = ctx;
     return LUNET_OK;
 }

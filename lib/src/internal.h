@@ -108,6 +108,13 @@ typedef struct lunet_profile_pending {
     int entry;            /* index into prof_entries */
 } lunet_profile_pending;
 
+/* The tuning store (tuning.c): one value per key of its table, in table order. */
+#define LUNET_TUNING_MAX_KEYS 32
+typedef struct lunet_tuning_store {
+    int value[LUNET_TUNING_MAX_KEYS];   /* the number, or the index in a list of names */
+    bool set[LUNET_TUNING_MAX_KEYS];    /* false: the device default */
+} lunet_tuning_store;
+
 struct lunet_context {
     lunet_device_info info;
     cl_platform_id platform;
@@ -132,11 +139,33 @@ struct lunet_context {
     size_t prof_head, prof_n_pending, prof_cap_pending;
     uint64_t prof_since_harvest;
     uint64_t prof_untimed;                 /* launches whose event failed or was dropped */
+    /* tuning parameters (tuning.c) */
+    lunet_tuning_store tuning;
+    char tuning_path[1100];
+    char tuning_warning[1024];
 };
 
 static inline bool lunet__is_gpu(const lunet_context *ctx) {
     return (ctx->device_type & CL_DEVICE_TYPE_GPU) != 0;
 }
+
+/* ---- tuning (tuning.c) ---- */
+/* The value of tuning key `key` for ctx: the integer, or for keys whose allowed values are
+ * names ("reg|tiled") the position of the name in that list. `fallback` when the key is
+ * unknown (a typo in an op; the tuning tests check that every key an op reads exists). */
+int lunet__tuned(const lunet_context *ctx, const char *key, int fallback);
+/* Defaults for ctx's device, then its tuning file unless LUNET_TUNING=0 (context creation). */
+void lunet__tuning_init(lunet_context *ctx);
+
+/* ---- small shared helpers (program.c) ---- */
+/* FNV-1a, 64 bits: start with h = 0xcbf29ce484222325. */
+static inline uint64_t lunet__fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+/* mkdir -p, best effort (a later open reports what failed). */
+void lunet__mkdir_p(const char *dir);
 
 /* ---- programs and kernels (program.c) ---- */
 /* The kernel `name` from kernels/<family>.cl built with extra build `options` (may be

@@ -65,27 +65,21 @@ lunet_status lunet__kernel_source(const char *family, char **source, size_t *len
 
 /* ---- the on-disk binary cache ---- */
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
 static uint64_t cache_key(const lunet_context *ctx, const char *source, size_t length,
                           const char *options) {
     const lunet_device_info *d = &ctx->info;
     const char *parts[] = {d->platform, d->name, d->version, d->driver, options, LUNET_VERSION_STRING};
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        h = fnv1a(h, parts[i], strlen(parts[i]) + 1);
-    return fnv1a(h, source, length);
+        h = lunet__fnv1a(h, parts[i], strlen(parts[i]) + 1);
+    return lunet__fnv1a(h, source, length);
 }
 
 static void cache_path(const lunet_context *ctx, uint64_t key, char *path, size_t size) {
     snprintf(path, size, "%s/%016llx.bin", ctx->cache_dir, (unsigned long long)key);
 }
 
-static void mkdir_p(const char *dir) {
+void lunet__mkdir_p(const char *dir) {
     char tmp[1024];
     snprintf(tmp, sizeof tmp, "%s", dir);
     for (char *p = tmp + 1; *p; p++) {
@@ -126,7 +120,7 @@ static void store_cached(lunet_context *ctx, cl_program program, const char *pat
     if (!bin) return;
     unsigned char *bins[] = {bin};
     if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
-        mkdir_p(ctx->cache_dir);
+        lunet__mkdir_p(ctx->cache_dir);
         char tmp[1200];
         snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
         FILE *f = fopen(tmp, "wb");

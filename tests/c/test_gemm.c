@@ -1,7 +1,9 @@
 /* test_gemm.c — GEMM against the plain-C reference: both kernel variants (register
  * blocks and local-memory tiles, forced through lunet__gemm_variant), all four
  * transpositions, odd and edge sizes, element offsets, alpha/beta (beta == 0 ignores
- * NaN in C), the public lunet_gemm on tensors, and its error paths. */
+ * NaN in C), every block and tile size the tuning store allows (so whatever
+ * scripts/tune.lua picks has been checked here), the store choosing the variant, the
+ * public lunet_gemm on tensors, and its error paths. */
 #include <math.h>
 
 #include "ops/gemm.h"
@@ -52,22 +54,128 @@ static void check_one(lunet__gemm_kind kind, int ta, int tb, gemm_case g, float 
     lunet_tensor_free(ta_t), lunet_tensor_free(tb_t), lunet_tensor_free(tc_t);
 }
 
-static void check_cases(lunet__gemm_kind kind) {
+/* The edge cases and `random` random sizes, for the transpositions t (ta = t >> 1,
+ * tb = t & 1) whose bit is set in `trans_mask`. */
+static void check_cases_for(lunet__gemm_kind kind, unsigned trans_mask, int random) {
     uint64_t s = 1234 + (uint64_t)kind;
     const float alphas[] = {1.0f, -0.5f, 2.0f}, betas[] = {0.0f, 1.0f, 0.75f};
     int count = (int)(sizeof EDGE_CASES / sizeof EDGE_CASES[0]);
-    for (int i = 0; i < count + 12; i++) {
+    for (int i = 0; i < count + random; i++) {
         gemm_case g = i < count ? EDGE_CASES[i]
                                 : (gemm_case){test_rand_int(&s, 1, 100), test_rand_int(&s, 1, 100),
                                               test_rand_int(&s, 1, 100)};
         for (int t = 0; t < 4; t++)
-            check_one(kind, t >> 1, t & 1, g, alphas[(i + t) % 3], betas[(i + 2 * t) % 3],
-                      (uint64_t)(i * 4 + t + 1));
+            if (trans_mask & (1u << t))
+                check_one(kind, t >> 1, t & 1, g, alphas[(i + t) % 3], betas[(i + 2 * t) % 3],
+                          (uint64_t)(i * 4 + t + 1));
     }
 }
 
+static void check_cases(lunet__gemm_kind kind) { check_cases_for(kind, 0xf, 12); }
+
 static void test_gemm_reg_variant(void) { check_cases(LUNET__GEMM_REG); }
 static void test_gemm_tiled_variant(void) { check_cases(LUNET__GEMM_TILED); }
+
+/* ---- every value the tuning store allows ---- */
+
+enum { NN = 1, NT = 2, TN = 4, TT = 8, MAX_ALLOWED = 16 };
+
+/* The allowed values of tuning key `key` as strings ("2|4|8" -> "2","4","8"). */
+static int allowed_values(const char *key, char values[][16]) {
+    for (int i = 0; i < lunet_tuning_key_count(); i++) {
+        const lunet_tuning_key *k = lunet_tuning_key_at(i);
+        if (strcmp(k->name, key) != 0) continue;
+        int n = 0;
+        for (const char *p = k->allowed; *p && n < MAX_ALLOWED; n++) {
+            size_t len = strcspn(p, "|");
+            snprintf(values[n], 16, "%.*s", (int)len, p);
+            p += len + (p[len] == '|');
+        }
+        return n;
+    }
+    CHECK(0, "no tuning key %s", key);
+    return 0;
+}
+
+/* Whether ctx has built kernel `name` with options containing `needle`. */
+static bool built_with(const char *name, const char *needle) {
+    lunet_context *ctx = test_ctx();
+    for (int i = 0; i < ctx->n_kernels; i++)
+        if (strcmp(ctx->kernels[i].name, name) == 0 && strstr(ctx->kernels[i].options, needle))
+            return true;
+    return false;
+}
+
+/* gemm_reg_nn/tn/tt read only gemm.rm and gemm.rn: every pair of them (the dot block at
+ * its default). */
+static void test_gemm_reg_blocks(void) {
+    char rms[MAX_ALLOWED][16], rns[MAX_ALLOWED][16], opt[96];
+    int n_rm = allowed_values("gemm.rm", rms), n_rn = allowed_values("gemm.rn", rns);
+    for (int i = 0; i < n_rm; i++)
+        for (int j = 0; j < n_rn; j++) {
+            REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rm", rms[i]));
+            REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rn", rns[j]));
+            check_cases_for(LUNET__GEMM_REG, NN | TN | TT, 2);
+            snprintf(opt, sizeof opt, "-DRM=%.15s -DRN=%.15s ", rms[i], rns[j]);
+            CHECK(built_with("gemm_reg_tn", opt), "gemm_reg_tn not built with %s", opt);
+        }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+}
+
+/* gemm_reg_nt reads only gemm.dm, gemm.dn and gemm.dv: every triple of them. */
+static void test_gemm_dot_blocks(void) {
+    char dms[MAX_ALLOWED][16], dns[MAX_ALLOWED][16], dvs[MAX_ALLOWED][16], opt[96];
+    int n_dm = allowed_values("gemm.dm", dms), n_dn = allowed_values("gemm.dn", dns);
+    int n_dv = allowed_values("gemm.dv", dvs);
+    for (int i = 0; i < n_dm; i++)
+        for (int j = 0; j < n_dn; j++)
+            for (int v = 0; v < n_dv; v++) {
+                REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.dm", dms[i]));
+                REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.dn", dns[j]));
+                REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.dv", dvs[v]));
+                check_cases_for(LUNET__GEMM_REG, NT, 2);
+                snprintf(opt, sizeof opt, "-DDM=%.15s -DDN=%.15s -DDV=%.15s", dms[i], dns[j], dvs[v]);
+                CHECK(built_with("gemm_reg_nt", opt), "gemm_reg_nt not built with %s", opt);
+            }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+}
+
+/* The tiled kernels for every tile size (on PoCL every tile fits the work-group limit, so
+ * each is the one that runs). */
+static void test_gemm_tiles(void) {
+    char tiles[MAX_ALLOWED][16], opt[96];
+    int n = allowed_values("gemm.tile", tiles);
+    for (int i = 0; i < n; i++) {
+        REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.tile", tiles[i]));
+        check_cases_for(LUNET__GEMM_TILED, NN | NT | TN | TT, 2);
+        snprintf(opt, sizeof opt, "-DTSM=%.15s ", tiles[i]);
+        int tile = atoi(tiles[i]);
+        if ((size_t)(tile / 4) * (size_t)(tile / 4) <= test_ctx()->max_work_group_size)
+            CHECK(built_with("gemm_tiled_nt", opt), "gemm_tiled_nt not built with %s", opt);
+    }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+}
+
+/* LUNET__GEMM_AUTO (what conv and linear use) runs the variant gemm.variant names. */
+static void test_gemm_variant_from_store(void) {
+    lunet_context *ctx = NULL;   /* a fresh context: no kernels built yet */
+    REQUIRE_OK(lunet_context_create(NULL, &ctx));
+    lunet_tensor *a = NULL, *b = NULL, *c = NULL;
+    REQUIRE_OK(lunet_tensor_create(ctx, 1, (int64_t[]){12}, &a));
+    REQUIRE_OK(lunet_tensor_create(ctx, 1, (int64_t[]){12}, &b));
+    REQUIRE_OK(lunet_tensor_create(ctx, 1, (int64_t[]){9}, &c));
+    const char *variants[] = {"tiled", "reg"}, *kernels[] = {"gemm_tiled_tn", "gemm_reg_tn"};
+    for (int v = 0; v < 2; v++) {
+        REQUIRE_OK(lunet_tuning_set(ctx, "gemm.variant", variants[v]));
+        REQUIRE_OK(lunet__gemm(ctx, 1, 0, 3, 3, 4, 1.0f, lunet__mem(a), 0, lunet__mem(b), 0,
+                               0.0f, lunet__mem(c), 0));
+        bool found = false;
+        for (int i = 0; i < ctx->n_kernels; i++) found |= strcmp(ctx->kernels[i].name, kernels[v]) == 0;
+        CHECK(found, "gemm.variant = %s did not run %s", variants[v], kernels[v]);
+    }
+    lunet_tensor_free(a), lunet_tensor_free(b), lunet_tensor_free(c);
+    lunet_context_destroy(ctx);
+}
 static void test_gemm_auto_variant(void) {
     check_one(LUNET__GEMM_AUTO, 0, 1, (gemm_case){33, 17, 65}, 1.0f, 0.0f, 7);
     check_one(LUNET__GEMM_AUTO, 1, 0, (gemm_case){9, 70, 5}, 1.0f, 1.0f, 8);
@@ -136,6 +244,10 @@ int main(void) {
     TEST_BEGIN();
     RUN(test_gemm_reg_variant);
     RUN(test_gemm_tiled_variant);
+    RUN(test_gemm_reg_blocks);
+    RUN(test_gemm_dot_blocks);
+    RUN(test_gemm_tiles);
+    RUN(test_gemm_variant_from_store);
     RUN(test_gemm_auto_variant);
     RUN(test_gemm_empty_k);
     RUN(test_gemm_public);

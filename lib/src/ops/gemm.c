@@ -4,7 +4,8 @@
  * Conv and linear layers run on lunet__gemm (raw buffers with element offsets);
  * lunet_gemm is the public form on tensors. Two kernel variants: register blocks per
  * work-item for CPUs (PoCL), local-memory tiles for GPUs, with a tile size that the
- * device's work-group limit allows.
+ * device's work-group limit allows; which one, and its block sizes, the context's tuning
+ * store says (defaults by device type, scripts/tune.lua measures better ones).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -12,10 +13,13 @@
 
 #include "ops/gemm.h"
 
-/* Blocks of the CPU variant (tuned on PoCL, AVX-512): gemm_reg_nn/tn/tt compute RM rows x
- * RN columns (a float16 row vector) per work-item, gemm_reg_nt a DM x DN block of dot
- * products in DV-wide pieces. */
-enum { REG_RM = 8, REG_RN = 16, DOT_DM = 4, DOT_DN = 8, DOT_DV = 16, REG_GROUP_ROWS = 8 };
+/* The variant and the block sizes come from the context's tuning store (tuning.c):
+ * gemm.variant (reg|tiled), for reg the block gemm.rm x gemm.rn of gemm_reg_nn/tn/tt (RN a
+ * float vector width) and gemm.dm x gemm.dn dot products in gemm.dv-wide pieces for
+ * gemm_reg_nt, for tiled the largest tile gemm.tile. The fallbacks here are the defaults
+ * of the store's table (tuned on PoCL, AVX-512). */
+enum { VARIANT_REG = 0, VARIANT_TILED = 1 };   /* the order of gemm.variant's names */
+enum { REG_GROUP_ROWS = 8 };
 
 typedef struct tiled_config {
     int tsm, tsn, tsk, wptm, wptn;
@@ -36,11 +40,14 @@ static void tiled_options(const tiled_config *t, char *buf, size_t size) {
              t->tsn, t->tsk, t->wptm, t->wptn);
 }
 
-/* The first tile configuration whose work-group the device and the built kernel accept. */
+/* The first tile configuration, from gemm.tile down, whose work-group the device and the
+ * built kernel accept. */
 static lunet_status pick_tiled(lunet_context *ctx, const char *name, const tiled_config **out,
                                char *options, size_t size) {
+    int largest = lunet__tuned(ctx, "gemm.tile", 64);
     for (size_t i = 0; i < sizeof TILED_CONFIGS / sizeof TILED_CONFIGS[0]; i++) {
         const tiled_config *t = &TILED_CONFIGS[i];
+        if (t->tsm > largest) continue;
         size_t wg = (size_t)(t->tsm / t->wptm) * (size_t)(t->tsn / t->wptn);
         if (wg > ctx->max_work_group_size) continue;
         tiled_options(t, options, size);
@@ -78,10 +85,13 @@ static lunet_status run_reg(lunet_context *ctx, const char *suffix, int m, int n
                             const lunet_arg *args) {
     char name[32], options[96];
     snprintf(name, sizeof name, "gemm_reg_%s", suffix);
-    snprintf(options, sizeof options, "-DRM=%d -DRN=%d -DDM=%d -DDN=%d -DDV=%d", REG_RM, REG_RN,
-             DOT_DM, DOT_DN, DOT_DV);
+    int rm = lunet__tuned(ctx, "gemm.rm", 8), rn = lunet__tuned(ctx, "gemm.rn", 16);
+    int dm = lunet__tuned(ctx, "gemm.dm", 4), dn = lunet__tuned(ctx, "gemm.dn", 8);
+    /* One program holds all four kernels, so every block size is in its options. */
+    snprintf(options, sizeof options, "-DRM=%d -DRN=%d -DDM=%d -DDN=%d -DDV=%d", rm, rn, dm, dn,
+             lunet__tuned(ctx, "gemm.dv", 16));
     bool dot = strcmp(suffix, "nt") == 0;
-    size_t bm = dot ? DOT_DM : REG_RM, bn = dot ? DOT_DN : REG_RN;
+    size_t bm = (size_t)(dot ? dm : rm), bn = (size_t)(dot ? dn : rn);
     size_t global[2] = {((size_t)n + bn - 1) / bn, ((size_t)m + bm - 1) / bm};
     /* A small explicit work-group: left to itself PoCL makes one group of thousands of
      * work-items, and their register blocks (kilobytes each) overflow its thread stack.
@@ -109,7 +119,10 @@ lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int 
                                  float beta, cl_mem c, size_t c_offset) {
     lunet_status st = check_sizes(m, n, k, a_offset, b_offset, c_offset);
     if (st != LUNET_OK || m == 0 || n == 0) return st;
-    if (kind == LUNET__GEMM_AUTO) kind = lunet__is_gpu(ctx) ? LUNET__GEMM_TILED : LUNET__GEMM_REG;
+    if (kind == LUNET__GEMM_AUTO)
+        kind = lunet__tuned(ctx, "gemm.variant", lunet__is_gpu(ctx)) == VARIANT_TILED
+                   ? LUNET__GEMM_TILED
+                   : LUNET__GEMM_REG;
     int M = (int)m, N = (int)n, K = (int)k;
     int ao = (int)a_offset, bo = (int)b_offset, co = (int)c_offset;
     lunet_arg args[] = {LUNET_ARG(M), LUNET_ARG(N),  LUNET_ARG(K),    LUNET_ARG(alpha),

@@ -5,7 +5,7 @@
 #include "internal.h"
 
 typedef enum lunet__gemm_kind {
-    LUNET__GEMM_AUTO = 0,   /* tiled on GPUs, register-blocked elsewhere */
+    LUNET__GEMM_AUTO = 0,   /* the tuning store's gemm.variant (tiled on GPUs, else reg) */
     LUNET__GEMM_REG = 1,    /* register blocks per work-item, no local memory (CPU) */
     LUNET__GEMM_TILED = 2   /* local-memory tiles per work-group (GPU) */
 } lunet__gemm_kind;
