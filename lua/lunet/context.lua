@@ -21,6 +21,9 @@ function M.open(selector)
   local out = ffi.new("lunet_context*[1]")
   clib.check(C.lunet_context_create(selector, out))
   current = out[0]   -- deliberately never destroyed: tensors may outlive any Lua scope
+  -- A tuning file that could not be used is ignored (the defaults apply); say so once.
+  local warning = ffi.string(C.lunet_tuning_warning(current))
+  if warning ~= "" then io.stderr:write("lunet: warning: ", warning, "\n") end
   -- Drain the queue when the Lua state closes: PoCL crashes if the process exits while its
   -- worker threads still run queued kernels (LLVM is torn down under them). With
   -- LUNET_PROFILE set, print the per-kernel profile to stderr then (the context is never

@@ -6,6 +6,7 @@ local clib = require("lunet.clib")
 local context = require("lunet.context")
 local tensor = require("lunet.tensor")
 local random = require("lunet.random")
+local tuning = require("lunet.tuning")
 
 local lunet = {
   ffi = clib.ffi,
@@ -34,6 +35,7 @@ local lunet = {
   set_device = context.open,      -- choose by index or name, before creating tensors
   context = context.get,          -- the lunet_context* of the device in use
   stats = context.stats,          -- kernel launches, compiles, pool use
+  tuning = tuning,                -- kernel parameters of the device (scripts/tune.lua)
 }
 
 -- Wait for all queued device work (for timing; never needed for correctness).
