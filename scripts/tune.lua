@@ -107,8 +107,9 @@ end
 
 local KEYS = {}
 for _, k in ipairs(tuning.keys()) do KEYS[k.name] = k end
-local gpu = device.type == "gpu"
-local function default(name) return gpu and KEYS[name].gpu_default or KEYS[name].cpu_default end
+tuning.reset()   -- measure from the device defaults, whatever the file says
+local DEFAULTS = tuning.all()
+local function default(name) return DEFAULTS[name] end
 
 -- The allowed values of a key to try: all of them, or with --quick the default, plus for
 -- the first key of a group its neighbour in the allowed list.
