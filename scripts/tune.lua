@@ -21,7 +21,8 @@ local opts, positional = cli.parse(arg, {
     .. "  dot block   gemm.dm x gemm.dn x gemm.dv   (gemm_reg_nt: NT shapes)\n"
     .. "  tile        gemm.tile   (gemm_tiled_*: all shapes)\n"
     .. "The best reg and dot blocks together are then compared with the best tile (geometric\n"
-    .. "mean of the times over all shapes) to set gemm.variant. Candidates are timed in\n"
+    .. "mean of the times over all shapes) to set gemm.variant; a default is replaced only by a\n"
+    .. "candidate faster by --margin. Candidates are timed in\n"
     .. "interleaved rounds (each round times every candidate once), medians are reported;\n"
     .. "a candidate more than 4x slower than the best in a first pass is dropped.",
   options = {
@@ -31,6 +32,7 @@ local opts, positional = cli.parse(arg, {
     { "reset", "flag", false, "delete the device's tuning file (back to the defaults), then exit" },
     { "batch", "number", nil, "LeNet-5 batch size of the shapes (default: 64, 16 with --quick)", metavar = "N" },
     { "rounds", "number", nil, "timing rounds; the median is kept (default: 5, 3 with --quick)", metavar = "N" },
+    { "margin", "number", 0.05, "a candidate replaces a default only when it is this much faster (0.05: 5%)", metavar = "F" },
     { "device", "string", nil, "OpenCL device: index or name substring (default: LUNET_DEVICE, first GPU, first device)" },
   },
 })
@@ -46,6 +48,9 @@ for _, k in ipairs({ "batch", "rounds" }) do
   if v < 1 or v ~= math.floor(v) or v > 4096 then
     usage_error(string.format("--%s must be an integer from 1 to 4096, got %s", k, tostring(v)))
   end
+end
+if not (opts.margin >= 0 and opts.margin < 1) then
+  usage_error("--margin must be at least 0 and below 1, got " .. tostring(opts.margin))
 end
 
 local lunet = require("lunet")
@@ -188,7 +193,7 @@ local function time_calls(s, iters)
   return (now() - t0) / iters
 end
 
-local TARGET = opts.quick and 0.002 or 0.005   -- seconds per timed sample
+local TARGET = opts.quick and 0.002 or 0.01   -- seconds per timed sample
 local function median(list)
   local t = {}
   for i, v in ipairs(list) do t[i] = v end
@@ -258,12 +263,18 @@ for _, cand in ipairs(candidates) do
   end
 end
 
--- Best candidate of each group (lowest geometric mean of its shapes' medians).
+-- Best candidate of each group (lowest geometric mean of its shapes' medians); the default
+-- stays unless the best beats it by --margin, so noise alone does not change the setting.
 local best, default_of = {}, {}
 for _, cand in ipairs(candidates) do
   local g = cand.group
   if cand.score and (not best[g] or cand.score < best[g].score) then best[g] = cand end
   if cand.is_default then default_of[g] = cand end
+end
+local function beats(a, b) return a < b * (1 - opts.margin) end
+for _, g in ipairs(GROUPS) do
+  local d = default_of[g]
+  if best[g] and d and d.score and not beats(best[g].score, d.score) then best[g] = d end
 end
 
 local function fmt_time(sec)
@@ -289,11 +300,12 @@ for _, cand in ipairs(candidates) do
   if cand.pruned then
     row[#row + 1] = string.format("  dropped (%.1fx the best in the first pass)", cand.first_ratio)
   elseif d and d.score then
-    row[#row + 1] = string.format("  x%.2f%s", d.score / cand.score, best[cand.group] == cand and "  best" or "")
+    row[#row + 1] = string.format("  x%.2f%s", d.score / cand.score, best[cand.group] == cand and "  chosen" or "")
   end
   print(table.concat(row, " "))
 end
-print("* the device default; vs default: geometric-mean speed-up over the group's shapes")
+print(string.format("* the device default; vs default: geometric-mean speed-up over the group's shapes; "
+                    .. "chosen: the default unless another is %.0f%% faster", opts.margin * 100))
 
 -- The reg variant is its best reg block plus its best dot block; compare with the best tile.
 local function variant_times(variant)
@@ -312,7 +324,8 @@ for _, v in ipairs({ "reg", "tiled" }) do
 end
 local chosen_variant = default("gemm.variant")
 if variant_score.reg and variant_score.tiled then
-  chosen_variant = variant_score.reg <= variant_score.tiled and "reg" or "tiled"
+  local other = chosen_variant == "reg" and "tiled" or "reg"
+  if beats(variant_score[other], variant_score[chosen_variant]) then chosen_variant = other end
 elseif variant_score.reg or variant_score.tiled then
   chosen_variant = variant_score.reg and "reg" or "tiled"
 end
