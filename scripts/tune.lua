@@ -1,4 +1,4 @@
--- Times the GEMM kernel candidates on the present device and saves the fastest choice to
+-- Times the GEMM and convolution kernel candidates on the present device and saves the fastest choice to
 -- the device's tuning file, which every later lunet context on that device reads.
 --   luajit scripts/tune.lua              -- full run, saves
 --   luajit scripts/tune.lua --quick      -- a few candidates, small shapes
@@ -20,6 +20,8 @@ local opts, positional = cli.parse(arg, {
     .. "  reg block   gemm.rm x gemm.rn   (gemm_reg_nn/tn/tt: NN and TN shapes)\n"
     .. "  dot block   gemm.dm x gemm.dn x gemm.dv   (gemm_reg_nt: NT shapes)\n"
     .. "  tile        gemm.tile   (gemm_tiled_*: all shapes)\n"
+    .. "  conv        conv.algo (im2col | direct) x conv.pos x conv.taps, on LeNet-5's two\n"
+    .. "              convolutions (forward + backward), with the GEMM settings chosen\n"
     .. "The best reg and dot blocks together are then compared with the best tile (geometric\n"
     .. "mean of the times over all shapes) to set gemm.variant; a default is replaced only by a\n"
     .. "candidate faster by --margin. Candidates are timed in\n"
@@ -373,6 +375,97 @@ for _, s in ipairs(SHAPES) do
                         flops(s) / default_t[s] / 1e9))
   end
 end
+
+-- ---- convolution: conv.algo, and the direct variant's blocks ------------------------------
+-- LeNet-5's two convolutions at --batch, forward then backward (all three gradients), with
+-- the GEMM settings chosen above (the im2col variant runs on them).
+local ffi = require("ffi")
+local CONV_SHAPES = {
+  { name = "conv1", c = 1, h = 28, o = 6, k = 5, pad = 2 },
+  { name = "conv2", c = 6, h = 14, o = 16, k = 5, pad = 0 },
+}
+for _, s in ipairs(CONV_SHAPES) do
+  local b, oh = opts.batch, s.h + 2 * s.pad - s.k + 1
+  s.x, s.w, s.b = lunet.randn({ b, s.c, s.h, s.h }), lunet.randn({ s.o, s.c, s.k, s.k }), lunet.randn({ s.o })
+  s.y, s.gy = lunet.zeros({ b, s.o, oh, oh }), lunet.randn({ b, s.o, oh, oh })
+  s.gx, s.gw, s.gb = lunet.zeros({ b, s.c, s.h, s.h }), lunet.zeros({ s.o, s.c, s.k, s.k }), lunet.zeros({ s.o })
+  s.p = ffi.new("lunet_conv_params", { 1, 1, s.pad, s.pad })
+end
+local function conv_run(s, iters)
+  for _ = 1, iters do
+    lunet.check(C.lunet_conv2d_forward(s.x.handle, s.w.handle, s.b.handle, s.y.handle, s.p))
+    lunet.check(C.lunet_conv2d_backward(s.x.handle, s.w.handle, s.gy.handle, s.gx.handle, s.gw.handle,
+                                        s.gb.handle, s.p))
+  end
+end
+local function conv_time(s, iters)
+  lunet.synchronize()
+  local t0 = now()
+  conv_run(s, iters)
+  lunet.synchronize()
+  return (now() - t0) / iters
+end
+
+local conv_cands = { { label = "im2col", settings = { ["conv.algo"] = "im2col" } } }
+for _, pos in ipairs(values_to_try("conv.pos", true)) do
+  for _, taps in ipairs(values_to_try("conv.taps", false)) do
+    conv_cands[#conv_cands + 1] = { label = string.format("direct pos=%d taps=%d", pos, taps),
+                                    settings = { ["conv.algo"] = "direct", ["conv.pos"] = pos, ["conv.taps"] = taps } }
+  end
+end
+local conv_default
+for _, cand in ipairs(conv_cands) do
+  cand.samples, cand.median = {}, {}
+  cand.is_default = true
+  for _, key in ipairs({ "conv.algo", "conv.pos", "conv.taps" }) do
+    local v = cand.settings[key]
+    if v ~= nil and v ~= default(key) then cand.is_default = false end
+  end
+  if cand.is_default then conv_default = cand end
+end
+local function conv_apply(cand)
+  tuning.reset()
+  for key, v in pairs(choice) do tuning.set(key, v) end
+  for key, v in pairs(cand.settings) do tuning.set(key, v) end
+end
+io.stderr:write(string.format("tune: %d convolution candidates\n", #conv_cands))
+for _, cand in ipairs(conv_cands) do   -- builds the kernels, sizes the samples
+  conv_apply(cand)
+  cand.iters = {}
+  for _, s in ipairs(CONV_SHAPES) do
+    conv_run(s, 1)
+    cand.iters[s] = math.max(1, math.min(1000, math.ceil(TARGET / conv_time(s, 1))))
+  end
+end
+for _ = 1, opts.rounds do
+  for _, cand in ipairs(conv_cands) do
+    conv_apply(cand)
+    for _, s in ipairs(CONV_SHAPES) do
+      cand.samples[s] = cand.samples[s] or {}
+      table.insert(cand.samples[s], conv_time(s, cand.iters[s]))
+    end
+  end
+end
+local conv_best
+for _, cand in ipairs(conv_cands) do
+  local times = {}
+  for _, s in ipairs(CONV_SHAPES) do
+    cand.median[s] = median(cand.samples[s])
+    times[#times + 1] = cand.median[s]
+  end
+  cand.score = geomean(times)
+  if not conv_best or cand.score < conv_best.score then conv_best = cand end
+end
+if conv_default and not beats(conv_best.score, conv_default.score) then conv_best = conv_default end
+print(string.format("convolutions, forward + backward, LeNet-5 at batch %d: median time per call", opts.batch))
+print(string.format("  %-26s %10s %10s  vs default", "candidate", "conv1", "conv2"))
+for _, cand in ipairs(conv_cands) do
+  print(string.format("  %-26s %10s %10s  x%.2f%s", cand.label .. (cand.is_default and " *" or ""),
+                      fmt_time(cand.median[CONV_SHAPES[1]]), fmt_time(cand.median[CONV_SHAPES[2]]),
+                      conv_default and conv_default.score / cand.score or 1, conv_best == cand and "  chosen" or ""))
+end
+for key, v in pairs(conv_best.settings) do choice[key] = v end
+print("chosen for convolutions: " .. conv_best.label)
 
 tuning.reset()
 for key, v in pairs(choice) do tuning.set(key, v) end

@@ -33,6 +33,12 @@ static const lunet_tuning_key KEYS[] = {
     {"gemm.tile", "64|32|16|8|4", "64", "64",
      "tiled GEMM: the largest square tile (TSM = TSN) tried; a smaller one is used when the "
      "device's work-group limit forbids it"},
+    {"conv.algo", "im2col|direct", "direct", "im2col",
+     "convolution: column matrix + GEMM (GPUs), or direct register-blocked kernels that never "
+     "write the column matrix (CPUs)"},
+    {"conv.pos", "4|8|16", "8", "8", "direct convolution: output positions per work-item"},
+    {"conv.taps", "4|8|16", "8", "8",
+     "direct convolution, weight gradient: kernel taps per work-item"},
 };
 
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))

@@ -253,6 +253,52 @@ static void test_conv2d_direct_blocks(void) {
         check_all_algos(2, shapes[i], i % 2 == 0, 900 + 10 * (uint64_t)i);
 }
 
+/* Every block size the tuning store allows for the direct variant (conv.pos x conv.taps),
+ * on shapes that leave partial blocks, with the weight gradient split into batch chunks. */
+static void test_conv_direct_every_tuning(void) {
+    char pos[TEST_MAX_ALLOWED][16], taps[TEST_MAX_ALLOWED][16];
+    int n_pos = test_allowed_values("conv.pos", pos), n_taps = test_allowed_values("conv.taps", taps);
+    ref_conv shapes[] = {
+        {.n = 11, .c = 3, .h = 9, .w = 7, .o = 10, .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 2},
+        {.n = 5, .c = 2, .h = 6, .w = 9, .o = 3, .kh = 2, .kw = 3, .sh = 2, .sw = 1, .ph = 0, .pw = 1},
+    };
+    for (int i = 0; i < n_pos; i++)
+        for (int j = 0; j < n_taps; j++) {
+            REQUIRE_OK(lunet_tuning_set(test_ctx(), "conv.pos", pos[i]));
+            REQUIRE_OK(lunet_tuning_set(test_ctx(), "conv.taps", taps[j]));
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+                problem p = problem_make(2, shapes[s], true, 1200 + 10 * (uint64_t)s);
+                p.algo = LUNET__CONV_DIRECT;
+                check_problem(&p);
+                problem_free(&p);
+            }
+        }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+}
+
+/* The public ops follow conv.algo: im2col runs the im2col kernel, direct conv_direct. */
+static void test_conv_algo_from_store(void) {
+    lunet_context *ctx = NULL;   /* a fresh context: no kernels built yet */
+    REQUIRE_OK(lunet_context_create(NULL, &ctx));
+    lunet_tensor *x = NULL, *w = NULL, *y = NULL;
+    REQUIRE_OK(lunet_tensor_create(ctx, 4, (int64_t[]){1, 1, 4, 4}, &x));
+    REQUIRE_OK(lunet_tensor_create(ctx, 4, (int64_t[]){2, 1, 3, 3}, &w));
+    REQUIRE_OK(lunet_tensor_create(ctx, 4, (int64_t[]){1, 2, 2, 2}, &y));
+    lunet_conv_params cp = {1, 1, 0, 0};
+    const char *algos[] = {"im2col", "direct"}, *kernels[] = {"im2col", "conv_direct"};
+    for (int a = 0; a < 2; a++) {
+        REQUIRE_OK(lunet_tuning_set(ctx, "conv.algo", algos[a]));
+        REQUIRE_OK(lunet_conv2d_forward(x, w, NULL, y, &cp));
+        bool found = false;
+        for (int i = 0; i < ctx->n_kernels; i++) found |= strcmp(ctx->kernels[i].name, kernels[a]) == 0;
+        CHECK(found, "conv.algo = %s did not run %s", algos[a], kernels[a]);
+    }
+    CHECK(lunet_tuning_set(ctx, "conv.algo", "winograd") == LUNET_ERR_ARGUMENT,
+          "conv.algo accepted an unknown variant");
+    lunet_tensor_free(x), lunet_tensor_free(w), lunet_tensor_free(y);
+    lunet_context_destroy(ctx);
+}
+
 /* LeNet's convolutions at batch 8: C=1->6 5x5 pad 2 on 28x28, then 6->16 5x5 on 14x14. */
 static void test_conv2d_lenet_shapes(void) {
     ref_conv conv1 = {.n = 8, .c = 1, .h = 28, .w = 28, .o = 6, .kh = 5, .kw = 5,
@@ -466,6 +512,8 @@ int main(void) {
     RUN(test_conv_out_size);
     RUN(test_conv2d_random);
     RUN(test_conv2d_direct_blocks);
+    RUN(test_conv_direct_every_tuning);
+    RUN(test_conv_algo_from_store);
     RUN(test_conv2d_lenet_shapes);
     RUN(test_conv1d_random);
     RUN(test_conv1d_ignores_h_params);

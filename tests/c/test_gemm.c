@@ -78,24 +78,8 @@ static void test_gemm_tiled_variant(void) { check_cases(LUNET__GEMM_TILED); }
 
 /* ---- every value the tuning store allows ---- */
 
-enum { NN = 1, NT = 2, TN = 4, TT = 8, MAX_ALLOWED = 16 };
+enum { NN = 1, NT = 2, TN = 4, TT = 8 };
 
-/* The allowed values of tuning key `key` as strings ("2|4|8" -> "2","4","8"). */
-static int allowed_values(const char *key, char values[][16]) {
-    for (int i = 0; i < lunet_tuning_key_count(); i++) {
-        const lunet_tuning_key *k = lunet_tuning_key_at(i);
-        if (strcmp(k->name, key) != 0) continue;
-        int n = 0;
-        for (const char *p = k->allowed; *p && n < MAX_ALLOWED; n++) {
-            size_t len = strcspn(p, "|");
-            snprintf(values[n], 16, "%.*s", (int)len, p);
-            p += len + (p[len] == '|');
-        }
-        return n;
-    }
-    CHECK(0, "no tuning key %s", key);
-    return 0;
-}
 
 /* Whether ctx has built kernel `name` with options containing `needle`. */
 static bool built_with(const char *name, const char *needle) {
@@ -109,8 +93,8 @@ static bool built_with(const char *name, const char *needle) {
 /* gemm_reg_nn/tn/tt read only gemm.rm and gemm.rn: every pair of them (the dot block at
  * its default). */
 static void test_gemm_reg_blocks(void) {
-    char rms[MAX_ALLOWED][16], rns[MAX_ALLOWED][16], opt[96];
-    int n_rm = allowed_values("gemm.rm", rms), n_rn = allowed_values("gemm.rn", rns);
+    char rms[TEST_MAX_ALLOWED][16], rns[TEST_MAX_ALLOWED][16], opt[96];
+    int n_rm = test_allowed_values("gemm.rm", rms), n_rn = test_allowed_values("gemm.rn", rns);
     for (int i = 0; i < n_rm; i++)
         for (int j = 0; j < n_rn; j++) {
             REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rm", rms[i]));
@@ -124,9 +108,9 @@ static void test_gemm_reg_blocks(void) {
 
 /* gemm_reg_nt reads only gemm.dm, gemm.dn and gemm.dv: every triple of them. */
 static void test_gemm_dot_blocks(void) {
-    char dms[MAX_ALLOWED][16], dns[MAX_ALLOWED][16], dvs[MAX_ALLOWED][16], opt[96];
-    int n_dm = allowed_values("gemm.dm", dms), n_dn = allowed_values("gemm.dn", dns);
-    int n_dv = allowed_values("gemm.dv", dvs);
+    char dms[TEST_MAX_ALLOWED][16], dns[TEST_MAX_ALLOWED][16], dvs[TEST_MAX_ALLOWED][16], opt[96];
+    int n_dm = test_allowed_values("gemm.dm", dms), n_dn = test_allowed_values("gemm.dn", dns);
+    int n_dv = test_allowed_values("gemm.dv", dvs);
     for (int i = 0; i < n_dm; i++)
         for (int j = 0; j < n_dn; j++)
             for (int v = 0; v < n_dv; v++) {
@@ -143,8 +127,8 @@ static void test_gemm_dot_blocks(void) {
 /* The tiled kernels for every tile size (on PoCL every tile fits the work-group limit, so
  * each is the one that runs). */
 static void test_gemm_tiles(void) {
-    char tiles[MAX_ALLOWED][16], opt[96];
-    int n = allowed_values("gemm.tile", tiles);
+    char tiles[TEST_MAX_ALLOWED][16], opt[96];
+    int n = test_allowed_values("gemm.tile", tiles);
     for (int i = 0; i < n; i++) {
         REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.tile", tiles[i]));
         check_cases_for(LUNET__GEMM_TILED, NN | NT | TN | TT, 2);

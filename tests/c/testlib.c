@@ -92,3 +92,19 @@ double test_rel_error(const float *a, const float *b, int64_t n) {
     }
     return maxdiff / maxref;
 }
+
+int test_allowed_values(const char *key, char values[][16]) {
+    for (int i = 0; i < lunet_tuning_key_count(); i++) {
+        const lunet_tuning_key *k = lunet_tuning_key_at(i);
+        if (strcmp(k->name, key) != 0) continue;
+        int n = 0;
+        for (const char *p = k->allowed; *p && n < TEST_MAX_ALLOWED; n++) {
+            size_t len = strcspn(p, "|");
+            snprintf(values[n], 16, "%.*s", (int)len, p);
+            p += len + (p[len] == '|');
+        }
+        return n;
+    }
+    CHECK(0, "no tuning key %s", key);
+    return 0;
+}

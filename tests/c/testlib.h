@@ -81,5 +81,9 @@ float *test_download(const lunet_tensor *t);
 double test_rel_error(const float *a, const float *b, int64_t n);
 /* Integer in [lo, hi] from a simple seeded generator (state updated). */
 int test_rand_int(uint64_t *state, int lo, int hi);
+/* The allowed values of tuning key `key` as strings ("2|4|8" -> "2", "4", "8"), at most
+ * TEST_MAX_ALLOWED; a failed check when the key is unknown. */
+enum { TEST_MAX_ALLOWED = 16 };
+int test_allowed_values(const char *key, char values[][16]);
 
 #endif

@@ -149,13 +149,16 @@ describe("scripts/tune.lua", function()
     out, err, status = tune({ "--quick" }, env)
     assert.are.equal(0, status, err)
     for _, want in ipairs({ "c1.fwd", "f1.dx", "reg block", "dot block", "tile", "rm=8 rn=16 *",
-                            "chosen: ", "gemm.variant = ", "saved to " .. path }) do
+                            "chosen: ", "gemm.variant = ", "direct pos=8 taps=8 *", "im2col",
+                            "chosen for convolutions: ", "saved to " .. path }) do
       assert.is_truthy(out:find(want, 1, true), "output lacks " .. want .. ":\n" .. out)
     end
     local text = tu.slurp(path)
     local variant = text:match("\ngemm.variant = (%a+)\n")
     assert.is_truthy(variant == "reg" or variant == "tiled", text)
     assert.is_truthy(text:find("\ngemm.rm = %d+\n"), text)
+    local algo = text:match("\nconv.algo = (%a+)\n")
+    assert.is_truthy(algo == "direct" or algo == "im2col", text)
 
     -- a new process reads the file
     out, err, status = tune({ "--show" }, env)

@@ -247,18 +247,18 @@ static lunet_status backward(const conv_geom *g, const lunet_tensor *x, const lu
 
 /* ---- the direct variant (CPU) ---- */
 
-/* Register blocks of kernels/conv_direct.cl: POS positions per work-item in conv_direct,
- * TB taps per work-item in conv_weight_grad (8 output channels each). */
-enum { DIRECT_POS = 8, DIRECT_TB = 8, DIRECT_MIN_ITEMS = 64 };
+/* Register blocks of kernels/conv_direct.cl, from the tuning store: conv.pos positions per
+ * work-item in conv_direct, conv.taps taps per work-item in conv_weight_grad (8 output
+ * channels each). The weight gradient splits the batch until it has this many work-items. */
+enum { DIRECT_MIN_ITEMS = 64 };
 
-static void direct_options(char *buf, size_t size) {
-    snprintf(buf, size, "-DPOS=%d -DTB=%d", DIRECT_POS, DIRECT_TB);
-}
+static int direct_pos(lunet_context *ctx) { return lunet__tuned(ctx, "conv.pos", 8); }
+static int direct_taps(lunet_context *ctx) { return lunet__tuned(ctx, "conv.taps", 8); }
 
 static lunet_status run_direct_kernel(lunet_context *ctx, const char *name, const size_t *global,
                                       int nargs, const lunet_arg *args) {
     char options[64];
-    direct_options(options, sizeof options);
+    snprintf(options, sizeof options, "-DPOS=%d -DTB=%d", direct_pos(ctx), direct_taps(ctx));
     /* Small work-groups: PoCL's own choice makes a few huge ones (one per thread at best,
      * and a stack overflow with these register blocks at worst). */
     size_t local[3] = {1, 1, 1};
@@ -310,8 +310,8 @@ static lunet_status run_direct(lunet_context *ctx, const direct_conv *d, cl_mem 
                         LUNET_ARG(d->oh), LUNET_ARG(d->ow), LUNET_ARG(d->kh), LUNET_ARG(d->kw),
                         LUNET_ARG(d->sh), LUNET_ARG(d->sw), LUNET_ARG(has_bias),
                         LUNET_ARG(d->pad_rows), LUNET_ARG(real_rows)};
-    size_t p = (size_t)d->oh * d->ow;
-    size_t global[3] = {(p + DIRECT_POS - 1) / DIRECT_POS, (size_t)groups_of_8(d->o), (size_t)d->n};
+    size_t p = (size_t)d->oh * d->ow, pos = (size_t)direct_pos(ctx);
+    size_t global[3] = {(p + pos - 1) / pos, (size_t)groups_of_8(d->o), (size_t)d->n};
     return run_direct_kernel(ctx, "conv_direct", global, LUNET_NARGS(args), args);
 }
 
@@ -373,9 +373,9 @@ static lunet_status input_grad_direct(const conv_geom *g, const lunet_tensor *we
 }
 
 /* Chunks of the batch for the weight gradient: enough work-items for every core. */
-static int weight_chunks(const conv_geom *g) {
-    int taps = g->c * g->kh * g->kw;
-    int items = (taps + DIRECT_TB - 1) / DIRECT_TB * groups_of_8(g->o);
+static int weight_chunks(lunet_context *ctx, const conv_geom *g) {
+    int taps = g->c * g->kh * g->kw, tb = direct_taps(ctx);
+    int items = (taps + tb - 1) / tb * groups_of_8(g->o);
     int chunks = (DIRECT_MIN_ITEMS + items - 1) / items;
     return chunks < g->n ? chunks : g->n;
 }
@@ -383,12 +383,12 @@ static int weight_chunks(const conv_geom *g) {
 static lunet_status run_weight_grad(lunet_context *ctx, const conv_geom *g, cl_mem xp, cl_mem gt, cl_mem part,
                                     int chunks) {
     int hp = g->h + 2 * g->ph, wpd = g->w + 2 * g->pw, per_chunk = (g->n + chunks - 1) / chunks;
-    int taps = g->c * g->kh * g->kw;
+    int taps = g->c * g->kh * g->kw, tb = direct_taps(ctx);
     lunet_arg args[] = {LUNET_ARG(xp),   LUNET_ARG(gt),    LUNET_ARG(part),  LUNET_ARG(g->n),
                         LUNET_ARG(g->c), LUNET_ARG(hp),    LUNET_ARG(wpd),   LUNET_ARG(g->o),
                         LUNET_ARG(g->oh), LUNET_ARG(g->ow), LUNET_ARG(g->kh), LUNET_ARG(g->kw),
                         LUNET_ARG(g->sh), LUNET_ARG(g->sw), LUNET_ARG(per_chunk)};
-    size_t global[3] = {(size_t)(taps + DIRECT_TB - 1) / DIRECT_TB, (size_t)groups_of_8(g->o),
+    size_t global[3] = {(size_t)(taps + tb - 1) / (size_t)tb, (size_t)groups_of_8(g->o),
                         (size_t)chunks};
     return run_direct_kernel(ctx, "conv_weight_grad", global, LUNET_NARGS(args), args);
 }
@@ -423,7 +423,7 @@ static lunet_status param_grads_direct(const conv_geom *g, const lunet_tensor *x
                                        lunet_tensor *grad_bias) {
     lunet_context *ctx = x->ctx;
     lunet_tensor *xpad = NULL, *gt = NULL, *part = NULL;
-    int chunks = weight_chunks(g);
+    int chunks = weight_chunks(ctx, g);
     int64_t part_shape[3] = {chunks, g->o, (int64_t)g->c * g->kh * g->kw + 1};
     cl_mem xp;
     lunet_status st = padded_input(g, x, &xp, &xpad);
@@ -463,10 +463,12 @@ static lunet_status backward_direct(const conv_geom *g, const lunet_tensor *x,
 
 /* ---- the public ops ---- */
 
-/* AUTO: the column matrix on GPUs, direct on everything else (CPUs). */
+/* AUTO: the store's conv.algo ("im2col|direct": 0 or 1), by default the column matrix on
+ * GPUs and direct on everything else (CPUs). */
 static lunet__conv_algo resolve_algo(lunet__conv_algo algo, const lunet_tensor *x) {
     if (algo != LUNET__CONV_AUTO) return algo;
-    return lunet__is_gpu(x->ctx) ? LUNET__CONV_IM2COL : LUNET__CONV_DIRECT;
+    int direct = lunet__tuned(x->ctx, "conv.algo", lunet__is_gpu(x->ctx) ? 0 : 1);
+    return direct ? LUNET__CONV_DIRECT : LUNET__CONV_IM2COL;
 }
 
 lunet_status lunet__conv_forward_algo(lunet__conv_algo algo, int dims, const lunet_tensor *x,
