@@ -90,8 +90,17 @@ typedef struct lunet_stats {
     uint64_t bytes_pooled;       /* bytes held by the pool, free for reuse */
     uint64_t host_syncs;         /* host waits for the device: blocking uploads and
                                     downloads, clFinish (lunet_context_finish) */
+    uint64_t programs_saved;     /* compiled programs written to the on-disk cache (see
+                                    lunet_context_save_kernels) */
 } lunet_stats;
 lunet_status lunet_context_stats(const lunet_context *ctx, lunet_stats *out);
+/* Write every program compiled so far into the on-disk kernel cache, and wait for it.
+ * Saving makes some drivers (PoCL) compile every kernel of the program once more, so it
+ * happens off the critical path: in the background after lunet_context_finish, and in
+ * lunet_context_destroy. Call this before a process ends without
+ * destroying its context. Best effort: a cache that cannot be written costs only a
+ * recompile next time (programs_saved in lunet_stats counts the files written). */
+lunet_status lunet_context_save_kernels(lunet_context *ctx);
 /* Directory of the on-disk kernel binary cache ($LUNET_CACHE_DIR, else
  * $XDG_CACHE_HOME/lunet, else $HOME/.cache/lunet). */
 const char *lunet_context_cache_dir(const lunet_context *ctx);

@@ -13,6 +13,8 @@
 
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "lunet.h"
@@ -89,6 +91,8 @@ typedef struct lunet_program_slot {
     char family[32];
     char options[256];
     cl_program program;
+    uint64_t cache_key;   /* its file in the on-disk cache */
+    int unsaved;          /* 1: compiled, not yet saved; 2: the cache writer is saving it */
 } lunet_program_slot;
 
 typedef struct lunet_pool_entry {
@@ -143,6 +147,14 @@ struct lunet_context {
     lunet_tuning_store tuning;
     char tuning_path[1100];
     char tuning_warning[1024];
+    /* the cache writer (program.c): saves compiled programs off the critical path */
+    pthread_mutex_t cache_lock;            /* guards n_programs and the slots' `unsaved` */
+    pthread_cond_t cache_cond;
+    bool cache_sync_ready;                 /* cache_lock and cache_cond initialised */
+    pthread_t cache_thread;
+    bool cache_thread_started, cache_wake, cache_stopping;
+    int cache_marked;                      /* programs marked since the last wake (host thread) */
+    atomic_uint_fast64_t programs_saved;
 };
 
 static inline bool lunet__is_gpu(const lunet_context *ctx) {
@@ -175,6 +187,20 @@ lunet_status lunet__kernel(lunet_context *ctx, const char *family, const char *n
 /* The embedded (or $LUNET_KERNEL_DIR) source of kernels/<family>.cl. */
 lunet_status lunet__kernel_source(const char *family, char **source, size_t *length);
 
+/* ---- the cache writer (program.c) ----
+ * Reading a program's binary makes PoCL compile a generic work-group function for every
+ * kernel in it (40-120 ms each, under a process-wide lock that the first launches of
+ * kernels also need): done right after each build it was 2.2 s of a 6 s cold start. So a
+ * program compiled from source is only marked, and saved by a background thread after the
+ * next lunet_context_finish (not after downloads: a loss read back in the middle of the
+ * first step would make the writer compete with that step's kernels);
+ * lunet_context_save_kernels and lunet_context_destroy save what is left. */
+lunet_status lunet__cache_writer_init(lunet_context *ctx);
+/* The host waited for the whole queue (lunet_context_finish): start saving marked programs. */
+void lunet__cache_save_async(lunet_context *ctx);
+/* Stop the writer and save every program still marked (context teardown). */
+void lunet__cache_writer_finish(lunet_context *ctx);
+
 /* ---- launching (program.c) ---- */
 typedef struct lunet_arg {
     size_t size;
@@ -190,6 +216,14 @@ typedef struct lunet_arg {
 lunet_status lunet__run(lunet_context *ctx, const char *family, const char *name,
                         const char *options, int work_dim, const size_t *global,
                         const size_t *local, int nargs, const lunet_arg *args);
+
+/* lunet__run over n work-items in 1-D for a kernel that returns when get_global_id(0) >= n,
+ * with a fixed work-group size: PoCL compiles one work-group function per kernel and
+ * local size at the first launch (40-130 ms each), and left to choose the local size
+ * itself it picks a new one for almost every tensor size. */
+lunet_status lunet__run_elementwise(lunet_context *ctx, const char *family, const char *name,
+                                    const char *options, int64_t n, int nargs,
+                                    const lunet_arg *args);
 
 /* ---- profiling (profile.c) ---- */
 /* True when ctx's queue was created with CL_QUEUE_PROFILING_ENABLE ($LUNET_PROFILE). */

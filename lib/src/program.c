@@ -110,27 +110,117 @@ static cl_program load_cached(lunet_context *ctx, const char *path, const char *
     return program;
 }
 
-/* Best effort: a cache that cannot be written only costs a recompile next time. */
-static void store_cached(lunet_context *ctx, cl_program program, const char *path) {
+/* Best effort: a cache that cannot be written only costs a recompile next time. Written
+ * to a temporary file named after the process and thread, then renamed: a reader never
+ * sees half a binary. Returns whether the file was written. */
+static bool store_cached(const lunet_context *ctx, cl_program program, const char *path) {
     size_t size = 0;
     if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS ||
         size == 0)
-        return;
+        return false;
     unsigned char *bin = malloc(size);
-    if (!bin) return;
+    if (!bin) return false;
     unsigned char *bins[] = {bin};
+    bool ok = false;
     if (clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
         lunet__mkdir_p(ctx->cache_dir);
         char tmp[1200];
-        snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+        snprintf(tmp, sizeof tmp, "%s.%ld-%lx.tmp", path, (long)getpid(),
+                 (unsigned long)pthread_self());
         FILE *f = fopen(tmp, "wb");
         if (f) {
-            bool ok = fwrite(bin, 1, size, f) == size;
+            ok = fwrite(bin, 1, size, f) == size;
             ok = (fclose(f) == 0) && ok;
-            if (!ok || rename(tmp, path) != 0) remove(tmp);
+            ok = ok && rename(tmp, path) == 0;
+            if (!ok) remove(tmp);
         }
     }
     free(bin);
+    return ok;
+}
+
+/* ---- the cache writer (see internal.h) ---- */
+
+lunet_status lunet__cache_writer_init(lunet_context *ctx) {
+    if (pthread_mutex_init(&ctx->cache_lock, NULL) != 0)
+        return lunet__fail(LUNET_ERR_MEMORY, "context_create: cannot create a mutex");
+    if (pthread_cond_init(&ctx->cache_cond, NULL) != 0) {
+        pthread_mutex_destroy(&ctx->cache_lock);
+        return lunet__fail(LUNET_ERR_MEMORY, "context_create: cannot create a condition variable");
+    }
+    ctx->cache_sync_ready = true;
+    return LUNET_OK;
+}
+
+/* Saves the marked programs; called and returns with cache_lock held, which it drops while
+ * writing. Stops early when the writer is told to stop (the caller saves the rest). */
+static void save_marked(lunet_context *ctx, bool stop_early) {
+    for (int i = 0; i < ctx->n_programs; i++) {
+        if (stop_early && ctx->cache_stopping) return;
+        lunet_program_slot *s = &ctx->programs[i];
+        if (s->unsaved != 1) continue;
+        s->unsaved = 2;
+        pthread_mutex_unlock(&ctx->cache_lock);
+        char path[1100];
+        cache_path(ctx, s->cache_key, path, sizeof path);
+        bool saved = store_cached(ctx, s->program, path);
+        pthread_mutex_lock(&ctx->cache_lock);
+        s->unsaved = 0;
+        if (saved) atomic_fetch_add(&ctx->programs_saved, 1);
+        pthread_cond_broadcast(&ctx->cache_cond);   /* lunet_context_save_kernels may wait */
+    }
+}
+
+static void *cache_writer(void *arg) {
+    lunet_context *ctx = arg;
+    pthread_mutex_lock(&ctx->cache_lock);
+    for (;;) {
+        while (!ctx->cache_wake && !ctx->cache_stopping)
+            pthread_cond_wait(&ctx->cache_cond, &ctx->cache_lock);
+        if (ctx->cache_stopping) break;
+        ctx->cache_wake = false;
+        save_marked(ctx, true);
+    }
+    pthread_mutex_unlock(&ctx->cache_lock);
+    return NULL;
+}
+
+void lunet__cache_save_async(lunet_context *ctx) {
+    if (ctx->cache_marked == 0 || !ctx->cache_sync_ready) return;   /* the usual case: nothing new */
+    ctx->cache_marked = 0;
+    pthread_mutex_lock(&ctx->cache_lock);
+    if (!ctx->cache_thread_started)   /* if it cannot start, destroy saves them */
+        ctx->cache_thread_started = pthread_create(&ctx->cache_thread, NULL, cache_writer, ctx) == 0;
+    ctx->cache_wake = true;
+    pthread_cond_broadcast(&ctx->cache_cond);
+    pthread_mutex_unlock(&ctx->cache_lock);
+}
+
+lunet_status lunet_context_save_kernels(lunet_context *ctx) {
+    if (!ctx) return lunet__fail(LUNET_ERR_ARGUMENT, "context_save_kernels: ctx is NULL");
+    if (!ctx->cache_sync_ready) return LUNET_OK;
+    ctx->cache_marked = 0;
+    pthread_mutex_lock(&ctx->cache_lock);
+    save_marked(ctx, false);
+    for (int i = 0; i < ctx->n_programs; i++)   /* the ones the writer has in hand */
+        while (ctx->programs[i].unsaved != 0) pthread_cond_wait(&ctx->cache_cond, &ctx->cache_lock);
+    pthread_mutex_unlock(&ctx->cache_lock);
+    return LUNET_OK;
+}
+
+void lunet__cache_writer_finish(lunet_context *ctx) {
+    if (!ctx->cache_sync_ready) return;
+    pthread_mutex_lock(&ctx->cache_lock);
+    ctx->cache_stopping = true;
+    pthread_cond_broadcast(&ctx->cache_cond);
+    pthread_mutex_unlock(&ctx->cache_lock);
+    if (ctx->cache_thread_started) pthread_join(ctx->cache_thread, NULL);
+    pthread_mutex_lock(&ctx->cache_lock);
+    save_marked(ctx, false);
+    pthread_mutex_unlock(&ctx->cache_lock);
+    pthread_cond_destroy(&ctx->cache_cond);
+    pthread_mutex_destroy(&ctx->cache_lock);
+    ctx->cache_sync_ready = false;
 }
 
 static lunet_status build_failure(lunet_context *ctx, cl_program program, const char *family,
@@ -158,8 +248,10 @@ static lunet_status compile(lunet_context *ctx, const char *family, const char *
     return LUNET_OK;
 }
 
+/* Builds (or loads from the cache) kernels/<family>.cl with `extra` options. *key is its
+ * cache key and *to_save whether it was compiled and belongs in the cache. */
 static lunet_status build_program(lunet_context *ctx, const char *family, const char *extra,
-                                  cl_program *out) {
+                                  cl_program *out, uint64_t *key, bool *to_save) {
     char options[512];
     snprintf(options, sizeof options, "%s %s", BASE_OPTIONS, extra ? extra : "");
     char *source = NULL;
@@ -167,8 +259,10 @@ static lunet_status build_program(lunet_context *ctx, const char *family, const 
     lunet_status st = lunet__kernel_source(family, &source, &length);
     if (st != LUNET_OK) return st;
     char path[1100] = "";
+    *key = cache_key(ctx, source, length, options);
+    *to_save = false;
     if (ctx->cache_dir[0]) {
-        cache_path(ctx, cache_key(ctx, source, length, options), path, sizeof path);
+        cache_path(ctx, *key, path, sizeof path);
         *out = load_cached(ctx, path, options);
         if (*out) {
             ctx->stats.programs_cached++;
@@ -180,7 +274,7 @@ static lunet_status build_program(lunet_context *ctx, const char *family, const 
     free(source);
     if (st != LUNET_OK) return st;
     ctx->stats.programs_compiled++;
-    if (path[0]) store_cached(ctx, *out, path);
+    *to_save = path[0] != '\0';
     return LUNET_OK;
 }
 
@@ -196,12 +290,20 @@ static lunet_status get_program(lunet_context *ctx, const char *family, const ch
     if (ctx->n_programs == LUNET_KERNEL_CACHE_SLOTS)
         return lunet__fail(LUNET_ERR_MEMORY, "too many kernel programs (%d) in one context",
                            LUNET_KERNEL_CACHE_SLOTS);
-    lunet_status st = build_program(ctx, family, options, out);
+    uint64_t key = 0;
+    bool to_save = false;
+    lunet_status st = build_program(ctx, family, options, out, &key, &to_save);
     if (st != LUNET_OK) return st;
-    lunet_program_slot *s = &ctx->programs[ctx->n_programs++];
+    pthread_mutex_lock(&ctx->cache_lock);   /* the writer reads the slots */
+    lunet_program_slot *s = &ctx->programs[ctx->n_programs];
     snprintf(s->family, sizeof s->family, "%s", family);
     snprintf(s->options, sizeof s->options, "%s", options);
     s->program = *out;
+    s->cache_key = key;
+    s->unsaved = to_save ? 1 : 0;
+    ctx->n_programs++;
+    pthread_mutex_unlock(&ctx->cache_lock);
+    ctx->cache_marked += to_save;
     return LUNET_OK;
 }
 
@@ -271,4 +373,18 @@ lunet_status lunet__run(lunet_context *ctx, const char *family, const char *name
     ctx->stats.kernel_launches++;
     if (event) lunet__profile_record(ctx, name, event);
     return LUNET_OK;
+}
+
+/* One work-group size for every element-wise launch, within the device's limit (on PoCL
+ * 256 ran as fast as the sizes PoCL picks itself, measured on LeNet's ReLU and SGD shapes). */
+static size_t elementwise_local(const lunet_context *ctx) {
+    size_t wg = 256;
+    return wg < ctx->max_work_group_size ? wg : ctx->max_work_group_size;
+}
+
+lunet_status lunet__run_elementwise(lunet_context *ctx, const char *family, const char *name,
+                                    const char *options, int64_t n, int nargs,
+                                    const lunet_arg *args) {
+    size_t global = (size_t)n, local = elementwise_local(ctx);
+    return lunet__run(ctx, family, name, options, 1, &global, &local, nargs, args);
 }

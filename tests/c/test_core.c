@@ -1,8 +1,10 @@
 /* Core: devices, contexts, tensors, the buffer pool, the kernel binary cache, errors. */
 #include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -244,6 +246,89 @@ static void test_kernel_cache_avoids_recompiling(void) {
     unsetenv("LUNET_KERNEL_DIR");
 }
 
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* Cache files are written off the critical path: lunet_context_save_kernels saves and waits,
+ * lunet_context_finish starts a background save, and an unwritable cache costs nothing but
+ * the file. */
+static void test_kernel_cache_is_saved_off_the_critical_path(void) {
+    char kdir[600], cdir[600], path[700];
+    snprintf(kdir, sizeof kdir, "%s/kernels", tmp_root);
+    snprintf(cdir, sizeof cdir, "%s/cache-saved-%ld", tmp_root, (long)getpid());
+    snprintf(path, sizeof path, "%s/probe.cl", kdir);
+    mkdir(kdir, 0755);
+    write_text(path, PROBE_CL);
+    setenv("LUNET_KERNEL_DIR", kdir, 1);
+    setenv("LUNET_CACHE_DIR", cdir, 1);
+    CHECK_FAILS(lunet_context_save_kernels(NULL), LUNET_ERR_ARGUMENT, "ctx is NULL");
+
+    /* compiled, then saved on request: the file is there and counted, once */
+    lunet_context *ctx = NULL;
+    REQUIRE_OK(lunet_context_create(NULL, &ctx));
+    lunet_tensor *t = NULL;
+    REQUIRE_OK(lunet_tensor_create(ctx, 1, (int64_t[]){5}, &t));
+    REQUIRE_OK(lunet_tensor_fill(t, 2.0f));
+    REQUIRE_OK(run_probe(ctx, t, 3.0f));
+    lunet_stats s = {0};
+    REQUIRE_OK(lunet_context_stats(ctx, &s));
+    CHECK(s.programs_compiled == 1 && s.programs_saved == 0, "before saving: compiled %llu saved %llu",
+          (unsigned long long)s.programs_compiled, (unsigned long long)s.programs_saved);
+    REQUIRE_OK(lunet_context_save_kernels(ctx));
+    REQUIRE_OK(lunet_context_save_kernels(ctx));   /* nothing left: a no-op */
+    REQUIRE_OK(lunet_context_stats(ctx, &s));
+    CHECK(s.programs_saved == 1, "saved %llu", (unsigned long long)s.programs_saved);
+    float back[5];
+    REQUIRE_OK(lunet_tensor_download(t, back, 5));   /* the program still runs after saving */
+    CHECK(back[0] == 6.0f, "probe result %g", back[0]);
+    lunet_tensor_free(t);
+    lunet_context_destroy(ctx);
+
+    /* a new program, then lunet_context_finish: saved in the background, context still open */
+    char second[1024];
+    snprintf(second, sizeof second, "/* a second source */\n%s", PROBE_CL);
+    write_text(path, second);
+    REQUIRE_OK(lunet_context_create(NULL, &ctx));
+    REQUIRE_OK(lunet_tensor_create(ctx, 1, (int64_t[]){5}, &t));
+    REQUIRE_OK(run_probe(ctx, t, 3.0f));
+    REQUIRE_OK(lunet_context_finish(ctx));
+    for (int i = 0; i < 600 && s.programs_saved != 1; i++) {   /* up to 60 s on a loaded machine */
+        REQUIRE_OK(lunet_context_stats(ctx, &s));
+        if (s.programs_saved != 1) nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
+    CHECK(s.programs_compiled == 1 && s.programs_saved == 1, "background save: compiled %llu saved %llu",
+          (unsigned long long)s.programs_compiled, (unsigned long long)s.programs_saved);
+    lunet_tensor_free(t);
+    lunet_context_destroy(ctx);
+    DIR *d = opendir(cdir);
+    int files = 0, temporaries = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        files += strstr(e->d_name, ".bin") != NULL && !strstr(e->d_name, ".tmp");
+        temporaries += strstr(e->d_name, ".tmp") != NULL;
+    }
+    if (d) closedir(d);
+    CHECK(files == 2 && temporaries == 0, "cache holds %d binaries and %d temporary files", files, temporaries);
+
+    /* an unwritable cache (a file where the directory should be): no error, nothing saved */
+    char blocker[700];
+    snprintf(blocker, sizeof blocker, "%s/not-a-dir", tmp_root);
+    write_text(blocker, "x");
+    setenv("LUNET_CACHE_DIR", blocker, 1);
+    REQUIRE_OK(lunet_context_create(NULL, &ctx));
+    REQUIRE_OK(lunet_tensor_create(ctx, 1, (int64_t[]){5}, &t));
+    REQUIRE_OK(run_probe(ctx, t, 3.0f));
+    REQUIRE_OK(lunet_context_save_kernels(ctx));
+    REQUIRE_OK(lunet_context_stats(ctx, &s));
+    CHECK(s.programs_compiled == 1 && s.programs_saved == 0, "unwritable cache: compiled %llu saved %llu",
+          (unsigned long long)s.programs_compiled, (unsigned long long)s.programs_saved);
+    CHECK(file_exists(blocker), "the file in the cache's place is untouched");
+    lunet_tensor_free(t);
+    lunet_context_destroy(ctx);
+    unsetenv("LUNET_KERNEL_DIR");
+}
+
 static void test_status_names(void) {
     CHECK(strcmp(lunet_status_name(LUNET_ERR_SHAPE), "LUNET_ERR_SHAPE") == 0, "name");
     CHECK(strcmp(lunet__cl_error_name(-5), "CL_OUT_OF_RESOURCES") == 0, "cl name");
@@ -263,6 +348,7 @@ int main(void) {
     RUN(test_pool_reuses_buffers);
     RUN(test_random_fills_are_seeded);
     RUN(test_kernel_cache_avoids_recompiling);
+    RUN(test_kernel_cache_is_saved_off_the_critical_path);
     RUN(test_status_names);
     return TEST_END();
 }

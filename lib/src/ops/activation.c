@@ -52,8 +52,8 @@ lunet_status lunet_activation_forward(lunet_activation act, const lunet_tensor *
     cl_mem xm = lunet__mem(x), ym = lunet__mem(y);
     int n = (int)x->numel;
     lunet_arg args[] = {LUNET_ARG(xm), LUNET_ARG(ym), LUNET_ARG(n)};
-    size_t global = work_items(act, n);
-    return lunet__run(x->ctx, "act", kernel, NULL, 1, &global, NULL, LUNET_NARGS(args), args);
+    return lunet__run_elementwise(x->ctx, "act", kernel, NULL, (int64_t)work_items(act, n),
+                                  LUNET_NARGS(args), args);
 }
 
 lunet_status lunet_activation_backward(lunet_activation act, const lunet_tensor *x,
@@ -68,6 +68,6 @@ lunet_status lunet_activation_backward(lunet_activation act, const lunet_tensor 
     cl_mem xm = lunet__mem(x), gym = lunet__mem(grad_y), gxm = lunet__mem(grad_x);
     int n = (int)x->numel;
     lunet_arg args[] = {LUNET_ARG(xm), LUNET_ARG(gym), LUNET_ARG(gxm), LUNET_ARG(n)};
-    size_t global = work_items(act, n);
-    return lunet__run(x->ctx, "act", op, NULL, 1, &global, NULL, LUNET_NARGS(args), args);
+    return lunet__run_elementwise(x->ctx, "act", op, NULL, (int64_t)work_items(act, n),
+                                  LUNET_NARGS(args), args);
 }

@@ -33,15 +33,22 @@ static lunet_status check_bias(const char *op, const lunet_tensor *y, const char
     return LUNET_OK;
 }
 
+static lunet_status pick_grad_wg(lunet_context *ctx, int *wg, char *options, size_t size);
+
 lunet_status lunet_bias_add_forward(lunet_tensor *y, const lunet_tensor *bias) {
     lunet_status st = check_bias("bias_add", y, "y", bias, "bias");
     if (st != LUNET_OK) return st;
     int C = (int)y->shape[1], numel = (int)y->numel;
     int S = numel / ((int)y->shape[0] * C);
+    /* built with bias_grad's options: one program for both kernels, not two */
+    int wg = 1;
+    char options[32];
+    st = pick_grad_wg(y->ctx, &wg, options, sizeof options);
+    if (st != LUNET_OK) return st;
     cl_mem ym = lunet__mem(y), bm = lunet__mem(bias);
     lunet_arg args[] = {LUNET_ARG(ym), LUNET_ARG(bm), LUNET_ARG(C), LUNET_ARG(S), LUNET_ARG(numel)};
-    size_t global[1] = {(size_t)numel};
-    return lunet__run(y->ctx, "bias", "bias_add", NULL, 1, global, NULL, LUNET_NARGS(args), args);
+    return lunet__run_elementwise(y->ctx, "bias", "bias_add", options, numel, LUNET_NARGS(args),
+                                  args);
 }
 
 /* The largest candidate work-group that the device and the built kernel accept. */

@@ -24,9 +24,8 @@ static lunet_status dropout_apply(const lunet_tensor *in, lunet_tensor *out, flo
     cl_uint seed_lo = (cl_uint)(seed & 0xffffffffu), seed_hi = (cl_uint)(seed >> 32);
     lunet_arg args[] = {LUNET_ARG(im), LUNET_ARG(om), LUNET_ARG(n), LUNET_ARG(p),
                         LUNET_ARG(scale), LUNET_ARG(seed_lo), LUNET_ARG(seed_hi)};
-    size_t global = (size_t)n;
-    return lunet__run(in->ctx, "dropout", "dropout_apply", NULL, 1, &global, NULL,
-                      LUNET_NARGS(args), args);
+    return lunet__run_elementwise(in->ctx, "dropout", "dropout_apply", NULL, n,
+                                  LUNET_NARGS(args), args);
 }
 
 /* in exists with an int-sized element count; out (if given) matches it. */

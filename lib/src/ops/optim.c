@@ -71,19 +71,18 @@ lunet_status lunet_sgd_step(lunet_tensor *param, const lunet_tensor *grad, lunet
     if (st) return st;
 
     int n = (int)param->numel;
-    size_t global = (size_t)n;
     cl_mem pm = lunet__mem(param), gm = lunet__mem(grad);
     if (momentum == 0.0f) {
         lunet_arg args[] = { LUNET_ARG(pm), LUNET_ARG(gm), LUNET_ARG(n), LUNET_ARG(lr),
                              LUNET_ARG(weight_decay) };
-        return lunet__run(param->ctx, "optim", "sgd_plain", NULL, 1, &global, NULL,
-                          LUNET_NARGS(args), args);
+        return lunet__run_elementwise(param->ctx, "optim", "sgd_plain", NULL, n,
+                                      LUNET_NARGS(args), args);
     }
     cl_mem vm = lunet__mem(velocity);
     lunet_arg args[] = { LUNET_ARG(pm), LUNET_ARG(gm), LUNET_ARG(vm), LUNET_ARG(n),
                          LUNET_ARG(lr), LUNET_ARG(momentum), LUNET_ARG(weight_decay) };
-    return lunet__run(param->ctx, "optim", "sgd_momentum", NULL, 1, &global, NULL,
-                      LUNET_NARGS(args), args);
+    return lunet__run_elementwise(param->ctx, "optim", "sgd_momentum", NULL, n,
+                                  LUNET_NARGS(args), args);
 }
 
 static lunet_status check_adam(const lunet_tensor *param, const lunet_tensor *grad,
@@ -121,12 +120,11 @@ lunet_status lunet_adam_step(lunet_tensor *param, const lunet_tensor *grad, lune
     float step_size = (float)((double)lr / bc1);
     float sqrt_bc2 = (float)sqrt(bc2);
     int n = (int)param->numel;
-    size_t global = (size_t)n;
     cl_mem pm = lunet__mem(param), gm = lunet__mem(grad), mm = lunet__mem(m);
     cl_mem vm = lunet__mem(v);
     lunet_arg args[] = { LUNET_ARG(pm), LUNET_ARG(gm), LUNET_ARG(mm), LUNET_ARG(vm),
                          LUNET_ARG(n), LUNET_ARG(beta1), LUNET_ARG(beta2), LUNET_ARG(eps),
                          LUNET_ARG(weight_decay), LUNET_ARG(step_size), LUNET_ARG(sqrt_bc2) };
-    return lunet__run(param->ctx, "optim", "adam", NULL, 1, &global, NULL, LUNET_NARGS(args),
-                      args);
+    return lunet__run_elementwise(param->ctx, "optim", "adam", NULL, n, LUNET_NARGS(args),
+                                  args);
 }
