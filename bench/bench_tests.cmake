@@ -13,12 +13,14 @@ if(LUNET_TEST_MNIST AND NOT LUNET_SANITIZE)
     WORKING_DIRECTORY /tmp)
   set_tests_properties(bench_quick PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV}" TIMEOUT 300
     PASS_REGULAR_EXPRESSION
-    "\\| 16 \\| [0-9]+ \\|\n\\| 64 \\| [0-9]+ \\|\n\\| 256 \\| [0-9]+ \\|.*\\| lunet \\| [0-9]+ \\(median [0-9]+\\).*numpy `a @ b` \\(median of 1\\) \\| [0-9.]+ \\| [0-9.]+ \\| \\*\\*[0-9.]+\\*\\*.*\\| conv2_bwd_weight \\| x\\[64,6,14,14\\]\\*w\\[16,6,5,5\\] \\| [0-9.]+ \\| [0-9.]+ \\|.*\\| sgd_step_lenet5 \\| 61706_params_in_10_tensors \\|.*\\| warm \\(1 run\\) \\| [0-9.]+ \\|.*wrote ${PROJECT_BINARY_DIR}/test-tmp/bench-quick.md")
+    "\\| 16 \\| [0-9]+ \\|\n\\| 64 \\| [0-9]+ \\|\n\\| 256 \\| [0-9]+ \\|.*\\| lunet \\| [0-9]+ \\(median [0-9]+\\).*numpy `a @ b` \\(median of 1\\) \\| [0-9.]+ \\| [0-9.]+ \\| \\*\\*[0-9.]+\\*\\*.*OpenBLAS `cblas_sgemm`.*\\| conv2_bwd_weight \\| x\\[64,6,14,14\\]\\*w\\[16,6,5,5\\] \\| [0-9.]+ \\| [0-9.]+ \\|.*\\| sgd_step_lenet5 \\| 61706_params_in_10_tensors \\|.*\\| warm \\(1 run\\) \\| \\*\\*[0-9.]+\\*\\* \\|.*wrote ${PROJECT_BINARY_DIR}/test-tmp/bench-quick.md")
 endif()
 
 add_test(NAME bench_help COMMAND ${LUAJIT} ${LUNET_BENCH} --help)
 set_tests_properties(bench_help PROPERTIES PASS_REGULAR_EXPRESSION
-  "usage: luajit bench/bench.lua.*--quick.*--data DIR.*--out FILE.*--no-torch.*--omp-wait-policy")
+  "usage: luajit bench/bench.lua.*--quick.*--start-only.*--data DIR.*--out FILE.*--no-torch.*--omp-wait-policy")
+add_test(NAME bench_openblas_help COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/bench/openblas_sgemm.py --help)
+set_tests_properties(bench_openblas_help PROPERTIES PASS_REGULAR_EXPRESSION "--threads.*--torch-blas")
 add_test(NAME bench_worker_help COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} --help)
 set_tests_properties(bench_worker_help PROPERTIES PASS_REGULAR_EXPRESSION
   "MODE: train, infer, ops, first-batch, memory.*--batches")
@@ -31,7 +33,8 @@ set(LUNET_BENCH_BAD
   "bench_bad_policy|--omp-wait-policy spin|--omp-wait-policy must be one of passive, active, default, got 'spin'"
   "bench_no_data|--data /nonexistent/mnist|bench: MNIST not found in /nonexistent/mnist \\(looked for train-images-idx3-ubyte\\[.gz\\]\\): pass --data DIR or set LUNET_MNIST_DIR"
   "bench_unknown_option|--fast|unknown option --fast \\(see --help\\)"
-  "bench_positional|quick|bench: unexpected argument 'quick' \\(options start with --, see --help\\)")
+  "bench_positional|quick|bench: unexpected argument 'quick' \\(options start with --, see --help\\)"
+  "bench_quick_and_start_only|--quick --start-only|bench: --quick and --start-only exclude each other")
 if(LUNET_TEST_MNIST)
   list(APPEND LUNET_BENCH_BAD
     "bench_no_torch_script|--data ${LUNET_TEST_MNIST} --torch-script /nonexistent/t.py|bench: the PyTorch reference /nonexistent/t.py does not exist \\(pass --torch-script PATH, or --no-torch\\)")
