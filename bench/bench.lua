@@ -38,7 +38,7 @@ local opts, positional = cli.parse(arg, {
   },
 })
 
-local function die(msg) io.stderr:write("bench: ", msg, "\n"); os.exit(2) end
+local function die(msg) io.stderr:write("bench: ", msg, "\n"); os.exit(2, true) end
 if positional[1] then
   die("unexpected argument '" .. positional[1] .. "' (options start with --, see --help)")
 end

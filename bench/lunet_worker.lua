@@ -34,7 +34,7 @@ local opts, positional = cli.parse(arg, {
 })
 local mode = positional[1]
 local modes = { train = true, infer = true, ops = true, ["first-batch"] = true, memory = true }
-local function die(msg) io.stderr:write("lunet_worker: ", msg, "\n"); os.exit(2) end
+local function die(msg) io.stderr:write("lunet_worker: ", msg, "\n"); os.exit(2, true) end
 if not modes[mode] then
   die("expected a mode (train, infer, ops, first-batch or memory), got " .. tostring(mode))
 end

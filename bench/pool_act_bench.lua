@@ -26,13 +26,13 @@ local opts = { lib = env_lib ~= nil and env_lib ~= "" and env_lib or "build/libl
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--help" or a == "-h" then io.write(usage) os.exit(0) end
+  if a == "--help" or a == "-h" then io.write(usage) os.exit(0, true) end
   local key = a:match("^%-%-(%w+)$")
   if not key or opts[key] == nil and key ~= "base" and key ~= "only" then
-    io.stderr:write("pool_act_bench: unknown option " .. a .. " (see --help)\n") os.exit(2)
+    io.stderr:write("pool_act_bench: unknown option " .. a .. " (see --help)\n") os.exit(2, true)
   end
   local v = arg[i + 1]
-  if v == nil then io.stderr:write(a .. " needs a value\n") os.exit(2) end
+  if v == nil then io.stderr:write(a .. " needs a value\n") os.exit(2, true) end
   opts[key] = type(opts[key]) == "number" and assert(tonumber(v), a .. " needs a number") or v
   i = i + 2
 end
@@ -239,5 +239,5 @@ if libs[2] and opts.sweep > 0 then
     end
   end
   print(string.format("sweep: %d random geometries, %d differences", opts.sweep, bad))
-  if bad > 0 then os.exit(1) end
+  if bad > 0 then os.exit(1, true) end
 end

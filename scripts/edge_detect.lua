@@ -33,8 +33,8 @@ local opts, positional = cli.parse(arg, {
   },
 })
 
-local function usage_error(msg) io.stderr:write("edge_detect: ", msg, " (see --help)\n"); os.exit(2) end
-local function die(msg) io.stderr:write("edge_detect: ", msg, "\n"); os.exit(1) end
+local function usage_error(msg) io.stderr:write("edge_detect: ", msg, " (see --help)\n"); os.exit(2, true) end
+local function die(msg) io.stderr:write("edge_detect: ", msg, "\n"); os.exit(1, true) end
 
 if #positional > 2 then
   usage_error(string.format("expected at most IN.png and OUT_PREFIX, got %d arguments: %s", #positional,

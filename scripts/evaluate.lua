@@ -21,8 +21,8 @@ local opts, extra = cli.parse(arg, {
   },
 })
 
-local function usage_error(msg) io.stderr:write("evaluate: ", msg, " (see --help)\n"); os.exit(2) end
-local function die(msg) io.stderr:write("evaluate: ", msg, "\n"); os.exit(1) end
+local function usage_error(msg) io.stderr:write("evaluate: ", msg, " (see --help)\n"); os.exit(2, true) end
+local function die(msg) io.stderr:write("evaluate: ", msg, "\n"); os.exit(1, true) end
 
 if not opts.model then usage_error("--model FILE is required") end
 if #extra > 0 then usage_error("unexpected argument '" .. extra[1] .. "'") end

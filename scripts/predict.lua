@@ -18,8 +18,8 @@ local opts, images = cli.parse(arg, {
   },
 })
 
-local function usage_error(msg) io.stderr:write("predict: ", msg, " (see --help)\n"); os.exit(2) end
-local function die(msg) io.stderr:write("predict: ", msg, "\n"); os.exit(1) end
+local function usage_error(msg) io.stderr:write("predict: ", msg, " (see --help)\n"); os.exit(2, true) end
+local function die(msg) io.stderr:write("predict: ", msg, "\n"); os.exit(1, true) end
 
 if not opts.model then usage_error("--model FILE is required") end
 if #images == 0 then usage_error("no images given: name one or more PNG files after the options") end

@@ -32,8 +32,8 @@ local opts, positional = cli.parse(arg, {
   },
 })
 
-local function usage_error(msg) io.stderr:write("summary: ", msg, " (see --help)\n"); os.exit(2) end
-local function die(msg) io.stderr:write("summary: ", msg, "\n"); os.exit(1) end
+local function usage_error(msg) io.stderr:write("summary: ", msg, " (see --help)\n"); os.exit(2, true) end
+local function die(msg) io.stderr:write("summary: ", msg, "\n"); os.exit(1, true) end
 
 if #positional == 0 then usage_error("name a model: " .. table.concat(NAMES, ", ")) end
 if #positional > 1 then

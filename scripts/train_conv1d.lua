@@ -34,8 +34,8 @@ local opts, positional = cli.parse(arg, {
   },
 })
 
-local function usage_error(msg) io.stderr:write("train_conv1d: ", msg, " (see --help)\n"); os.exit(2) end
-local function die(msg) io.stderr:write("train_conv1d: ", msg, "\n"); os.exit(1) end
+local function usage_error(msg) io.stderr:write("train_conv1d: ", msg, " (see --help)\n"); os.exit(2, true) end
+local function die(msg) io.stderr:write("train_conv1d: ", msg, "\n"); os.exit(1, true) end
 
 if #positional > 0 then usage_error("unexpected argument '" .. positional[1] .. "'") end
 local signals_task = opts.task == "signals"

@@ -23,7 +23,7 @@ local opts = cli.parse(arg, {
   },
 })
 
-local function die(msg) io.stderr:write("train_lenet: ", msg, "\n"); os.exit(2) end
+local function die(msg) io.stderr:write("train_lenet: ", msg, "\n"); os.exit(2, true) end
 for _, k in ipairs({ "epochs", "batch_size", "limit", "stop_after" }) do
   local v = opts[k]
   if v ~= nil and (v < 1 or v ~= math.floor(v)) then die("--" .. k:gsub("_", "-") .. " must be a positive integer") end

@@ -43,7 +43,7 @@ local opts = cli.parse(arg, {
   },
 })
 
-local function die(msg) io.stderr:write("transfer_learning: ", msg, "\n"); os.exit(2) end
+local function die(msg) io.stderr:write("transfer_learning: ", msg, "\n"); os.exit(2, true) end
 for _, k in ipairs({ "epochs_source", "batch_size", "cut" }) do
   local v = opts[k]
   if v < 1 or v ~= math.floor(v) then die("--" .. k:gsub("_", "-") .. " must be a positive integer, got " .. v) end

@@ -39,8 +39,8 @@ local opts, positional = cli.parse(arg, {
   },
 })
 
-local function usage_error(msg) io.stderr:write("tune: ", msg, " (see --help)\n"); os.exit(2) end
-local function die(msg) io.stderr:write("tune: ", msg, "\n"); os.exit(1) end
+local function usage_error(msg) io.stderr:write("tune: ", msg, " (see --help)\n"); os.exit(2, true) end
+local function die(msg) io.stderr:write("tune: ", msg, "\n"); os.exit(1, true) end
 
 if #positional > 0 then usage_error("unexpected argument '" .. positional[1] .. "'") end
 opts.batch = opts.batch or (opts.quick and 16 or 64)
@@ -81,12 +81,12 @@ local function show()
   end
 end
 
-if opts.show then show(); os.exit(0) end
+if opts.show then show(); os.exit(0, true) end
 if opts.reset then
   local path, existed = tuning.remove()
   if path == "" then die("no tuning file: there is no cache directory (set LUNET_CACHE_DIR or HOME)") end
   print((existed and "removed " or "no tuning file at ") .. path .. (existed and "" or " (nothing to do)"))
-  os.exit(0)
+  os.exit(0, true)
 end
 
 -- ---- shapes and candidates ------------------------------------------------------------
@@ -471,7 +471,7 @@ tuning.reset()
 for key, v in pairs(choice) do tuning.set(key, v) end
 if opts.dry_run then
   print("dry run: nothing saved (the file would be " .. tuning.path() .. ")")
-  os.exit(0)
+  os.exit(0, true)
 end
 local ok, err = pcall(tuning.save)
 if not ok then die(tostring(err)) end

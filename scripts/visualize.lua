@@ -28,7 +28,7 @@ local opts = cli.parse(arg, {
   },
 })
 
-local function die(msg) io.stderr:write("visualize: ", msg, "\n"); os.exit(2) end
+local function die(msg) io.stderr:write("visualize: ", msg, "\n"); os.exit(2, true) end
 local function integer(key, low, high)
   local v = opts[key]
   if v ~= math.floor(v) or v < low or v > high then

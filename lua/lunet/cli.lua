@@ -28,7 +28,7 @@ M.help_text = help_text
 
 local function fail(msg)
   io.stderr:write(msg, "\n")
-  os.exit(2)
+  os.exit(2, true)
 end
 
 -- Returns the options table and the list of positional arguments.
@@ -44,7 +44,7 @@ function M.parse(argv, spec, on_error)
     local a = argv[i]
     if a == "--help" or a == "-h" then
       print(help_text(spec))
-      os.exit(0)
+      os.exit(0, true)
     end
     local name, inline = a:match("^%-%-([%w%-_]+)=(.*)$")
     name = name or a:match("^%-%-([%w%-_]+)$")
