@@ -83,16 +83,61 @@ static inline void gemm_reg(const int ta, const int tb, int M, int N, int K, flo
 
     /* Edge blocks read clamped (valid) rows and store only what is inside. */
     int ri[RM];
+#pragma unroll
     for (int r = 0; r < RM; r++) ri[r] = min(i0 + r, M - 1);
 
     FLOATV acc[RM];
+#pragma unroll
     for (int r = 0; r < RM; r++) acc[r] = (FLOATV)(0.0f);
 
     for (int k = 0; k < K; k++) {
         const FLOATV bv = load_b_row(tb, N, K, b, k, j0, full);
-        for (int r = 0; r < RM; r++) acc[r] = mad((FLOATV)(A_AT(ta, ri[r], k)), bv, acc[r]);
+#pragma unroll
+        for (int r = 0; r < RM; r++) acc[r] = fma((FLOATV)(A_AT(ta, ri[r], k)), bv, acc[r]);
     }
 
+    for (int r = 0; r < RM; r++) {
+        if (i0 + r >= M) break;
+        float out[RN];
+        VSTORE(acc[r], 0, out);
+        for (int q = 0; q < RN; q++)
+            if (j0 + q < N) store_c(c, (i0 + r) * N + j0 + q, alpha, out[q], beta);
+    }
+}
+
+/* Large products (lib/src/ops/gemm.c decides): op(B) packed first into panels of RN
+ * columns, bp[ceil(N/RN)][K][RN] (zeros past N), so that the product reads each panel
+ * sequentially instead of one cache line (and, for N >= 1024, one page) per k.
+ * gemm_pack_b: global (ceil(N/RN), K), one RN-vector per work-item. */
+static inline void pack_b(const int tb, int N, int K, __global const float *b,
+                          __global float *bp) {
+    const int jb = (int)get_global_id(0), k = (int)get_global_id(1);
+    const int j0 = jb * RN;
+    if (j0 >= N || k >= K) return;
+    float v[RN];
+    for (int q = 0; q < RN; q++) v[q] = j0 + q < N ? B_AT(tb, k, j0 + q) : 0.0f;
+    VSTORE(VLOAD(0, v), 0, bp + ((size_t)jb * K + k) * RN);
+}
+
+/* C = alpha op(A) bp + beta C, bp from pack_b; blocks as gemm_reg. */
+static inline void gemm_packed(const int ta, int M, int N, int K, float alpha,
+                               __global const float *a, __global const float *bp, float beta,
+                               __global float *c) {
+    const int jb = (int)get_global_id(0), j0 = jb * RN;
+    const int i0 = (int)get_global_id(1) * RM;
+    if (i0 >= M || j0 >= N) return;
+    int ri[RM];
+#pragma unroll
+    for (int r = 0; r < RM; r++) ri[r] = min(i0 + r, M - 1);
+    FLOATV acc[RM];
+#pragma unroll
+    for (int r = 0; r < RM; r++) acc[r] = (FLOATV)(0.0f);
+    __global const float *panel = bp + (size_t)jb * K * RN;
+    for (int k = 0; k < K; k++) {
+        const FLOATV bv = VLOAD(0, panel + k * RN);
+#pragma unroll
+        for (int r = 0; r < RM; r++) acc[r] = fma((FLOATV)(A_AT(ta, ri[r], k)), bv, acc[r]);
+    }
     for (int r = 0; r < RM; r++) {
         if (i0 + r >= M) break;
         float out[RN];
@@ -124,19 +169,27 @@ static inline void gemm_dot(int M, int N, int K, float alpha, __global const flo
     const int i0 = (int)get_global_id(1) * DM;
     if (i0 >= M || j0 >= N) return;
     __global const float *ar[DM], *br[DN];
+#pragma unroll
     for (int r = 0; r < DM; r++) ar[r] = a + min(i0 + r, M - 1) * K;
+#pragma unroll
     for (int q = 0; q < DN; q++) br[q] = b + min(j0 + q, N - 1) * K;
 
     FLOATD acc[DM][DN];
+#pragma unroll
     for (int r = 0; r < DM; r++)
+#pragma unroll
         for (int q = 0; q < DN; q++) acc[r][q] = (FLOATD)(0.0f);
     int k = 0;
     for (; k + DV <= K; k += DV) {
         FLOATD av[DM], bv[DN];
+#pragma unroll
         for (int r = 0; r < DM; r++) av[r] = VLOADD(0, ar[r] + k);
+#pragma unroll
         for (int q = 0; q < DN; q++) bv[q] = VLOADD(0, br[q] + k);
+#pragma unroll
         for (int r = 0; r < DM; r++)
-            for (int q = 0; q < DN; q++) acc[r][q] = mad(av[r], bv[q], acc[r][q]);
+#pragma unroll
+            for (int q = 0; q < DN; q++) acc[r][q] = fma(av[r], bv[q], acc[r][q]);
     }
 
     for (int r = 0; r < DM; r++) {
@@ -235,4 +288,18 @@ __kernel void gemm_reg_nt(GEMM_ARGS) {
 }
 DEFINE_REG(tn, 1, 0)
 DEFINE_REG(tt, 1, 1)
+__kernel void gemm_pack_b_n(int N, int K, __global const float *b, int b_off, __global float *bp) {
+    pack_b(0, N, K, b + b_off, bp);
+}
+__kernel void gemm_pack_b_t(int N, int K, __global const float *b, int b_off, __global float *bp) {
+    pack_b(1, N, K, b + b_off, bp);
+}
+__kernel void gemm_packed_n(int M, int N, int K, float alpha, __global const float *a, int a_off,
+                            __global const float *bp, float beta, __global float *c, int c_off) {
+    gemm_packed(0, M, N, K, alpha, a + a_off, bp, beta, c + c_off);
+}
+__kernel void gemm_packed_t(int M, int N, int K, float alpha, __global const float *a, int a_off,
+                            __global const float *bp, float beta, __global float *c, int c_off) {
+    gemm_packed(1, M, N, K, alpha, a + a_off, bp, beta, c + c_off);
+}
 #endif

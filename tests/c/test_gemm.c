@@ -106,6 +106,28 @@ static void test_gemm_reg_blocks(void) {
     REQUIRE_OK(lunet_tuning_reset(test_ctx()));
 }
 
+/* Products of 2^24 multiply-adds and more run on packed panels of op(B) (gemm_pack_b_*,
+ * gemm_packed_*): all four transpositions at the default blocks, then every rm x rn pair
+ * on NN, on a shape with partial blocks (67 rows, 515 columns). */
+static void test_gemm_packed(void) {
+    const gemm_case big = {67, 515, 491};   /* 16.9M multiply-adds */
+    for (int t = 0; t < 4; t++) check_one(LUNET__GEMM_REG, t >> 1, t & 1, big, 0.5f, t % 2 ? 0.0f : 1.0f, 40 + (uint64_t)t);
+    CHECK(built_with("gemm_packed_n", "") && built_with("gemm_packed_t", "") &&
+              built_with("gemm_pack_b_n", "") && built_with("gemm_pack_b_t", ""),
+          "the packed kernels did not run");
+    char rms[TEST_MAX_ALLOWED][16], rns[TEST_MAX_ALLOWED][16], opt[96];
+    int n_rm = test_allowed_values("gemm.rm", rms), n_rn = test_allowed_values("gemm.rn", rns);
+    for (int i = 0; i < n_rm; i++)
+        for (int j = 0; j < n_rn; j++) {
+            REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rm", rms[i]));
+            REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rn", rns[j]));
+            check_one(LUNET__GEMM_REG, 0, 0, big, 1.0f, 0.0f, 50 + (uint64_t)(i * 8 + j));
+            snprintf(opt, sizeof opt, "-DRM=%.15s -DRN=%.15s ", rms[i], rns[j]);
+            CHECK(built_with("gemm_packed_n", opt), "gemm_packed_n not built with %s", opt);
+        }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+}
+
 /* gemm_reg_nt reads only gemm.dm, gemm.dn and gemm.dv: every triple of them. */
 static void test_gemm_dot_blocks(void) {
     char dms[TEST_MAX_ALLOWED][16], dns[TEST_MAX_ALLOWED][16], dvs[TEST_MAX_ALLOWED][16], opt[96];
@@ -229,6 +251,7 @@ int main(void) {
     RUN(test_gemm_reg_variant);
     RUN(test_gemm_tiled_variant);
     RUN(test_gemm_reg_blocks);
+    RUN(test_gemm_packed);
     RUN(test_gemm_dot_blocks);
     RUN(test_gemm_tiles);
     RUN(test_gemm_variant_from_store);

@@ -100,6 +100,42 @@ static lunet_status run_reg(lunet_context *ctx, const char *suffix, int m, int n
     return lunet__run(ctx, "gemm", name, options, 2, global, local, nargs, args);
 }
 
+/* Products at least this large (m*n*k) run on packed panels of op(B) (gemm_pack_b_*,
+ * gemm_packed_*): the packing pass costs O(k*n), the strided reads it saves O(m*n*k/rm). */
+#define PACKED_MIN_WORK (1 << 24)
+
+static bool use_packed(int64_t m, int64_t n, int64_t k) { return m * n * k >= PACKED_MIN_WORK && m >= 64; }
+
+static lunet_status run_packed(lunet_context *ctx, int trans_a, int trans_b, int M, int N, int K,
+                               float alpha, cl_mem a, int ao, cl_mem b, int bo, float beta,
+                               cl_mem c, int co) {
+    char options[96];
+    int rm = lunet__tuned(ctx, "gemm.rm", 8), rn = lunet__tuned(ctx, "gemm.rn", 16);
+    snprintf(options, sizeof options, "-DRM=%d -DRN=%d -DDM=%d -DDN=%d -DDV=%d", rm, rn,
+             lunet__tuned(ctx, "gemm.dm", 4), lunet__tuned(ctx, "gemm.dn", 8),
+             lunet__tuned(ctx, "gemm.dv", 16));
+    size_t panels = ((size_t)N + (size_t)rn - 1) / (size_t)rn;
+    lunet_tensor *bp = NULL;
+    int64_t shape[1] = {(int64_t)(panels * (size_t)rn * (size_t)K)};
+    lunet_status st = lunet__tensor_empty(ctx, 1, shape, &bp);
+    if (st != LUNET_OK) return st;
+    cl_mem bpm = lunet__mem(bp);
+    lunet_arg pack_args[] = {LUNET_ARG(N), LUNET_ARG(K), LUNET_ARG(b), LUNET_ARG(bo), LUNET_ARG(bpm)};
+    size_t pack_global[2] = {panels, (size_t)K};
+    st = lunet__run(ctx, "gemm", trans_b ? "gemm_pack_b_t" : "gemm_pack_b_n", options, 2,
+                    pack_global, NULL, LUNET_NARGS(pack_args), pack_args);
+    lunet_arg args[] = {LUNET_ARG(M), LUNET_ARG(N),   LUNET_ARG(K),    LUNET_ARG(alpha),
+                        LUNET_ARG(a), LUNET_ARG(ao),  LUNET_ARG(bpm),  LUNET_ARG(beta),
+                        LUNET_ARG(c), LUNET_ARG(co)};
+    size_t global[2] = {panels, ((size_t)M + (size_t)rm - 1) / (size_t)rm};
+    size_t local[2] = {1, REG_GROUP_ROWS};
+    if (st == LUNET_OK)
+        st = lunet__run(ctx, "gemm", trans_a ? "gemm_packed_t" : "gemm_packed_n", options, 2,
+                        global, local, LUNET_NARGS(args), args);
+    lunet_tensor_free(bp);
+    return st;
+}
+
 static lunet_status run_tiled(lunet_context *ctx, const char *suffix, int m, int n, int nargs,
                               const lunet_arg *args) {
     char name[32], options[160];
@@ -129,6 +165,8 @@ lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int 
                         LUNET_ARG(a), LUNET_ARG(ao), LUNET_ARG(b),    LUNET_ARG(bo),
                         LUNET_ARG(beta), LUNET_ARG(c), LUNET_ARG(co)};
     const char *suffix = kernel_suffix(trans_a, trans_b);
+    if (kind == LUNET__GEMM_REG && use_packed(m, n, k))
+        return run_packed(ctx, trans_a, trans_b, M, N, K, alpha, a, ao, b, bo, beta, c, co);
     if (kind == LUNET__GEMM_REG) return run_reg(ctx, suffix, M, N, LUNET_NARGS(args), args);
     return run_tiled(ctx, suffix, M, N, LUNET_NARGS(args), args);
 }
