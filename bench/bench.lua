@@ -16,7 +16,10 @@ local opts, positional = cli.parse(arg, {
     .. "start-up) against PyTorch (../shared/reference/torch_lenet.py) and numpy's SGEMM, in\n"
     .. "one run, prints a table of lunet/PyTorch ratios and writes bench/RESULTS.md.\n"
     .. "SGEMM is also compared with OpenBLAS's cblas_sgemm (libopenblas0-pthread) when it is installed.\n"
-    .. "The full run takes 5 minutes on 2 idle cores (more under load); --quick takes under a minute, skips\n"
+    .. "PyTorch runs with each BLAS (--torch-blas): as installed (libblas.so.3: OpenBLAS once\n"
+    .. "libopenblas0-pthread is installed) and with the reference BLAS Debian installs by default\n"
+    .. "(LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas, checked in the dynamic linker's bindings).\n"
+    .. "The full run takes 7 minutes on 2 idle cores (more under load); --quick takes under a minute, skips\n"
     .. "PyTorch and the cold start, and writes no file unless --out is given; --start-only measures only\n"
     .. "the cold and warm starts (and writes no file unless --out is given).",
   options = {
@@ -31,6 +34,9 @@ local opts, positional = cli.parse(arg, {
     { "torch-script", "string", nil, "the PyTorch reference (default: ../shared/reference/torch_lenet.py)", metavar = "PATH" },
     { "no-torch", "flag", false, "skip PyTorch (lunet and numpy only)" },
     { "torch-threads", "string", "2,1", "PyTorch thread counts, comma-separated" },
+    { "torch-blas", "string", "both", "PyTorch's BLAS: default (as installed), reference or both\n"
+      .. string.rep(" ", 29) .. "(both: just one when libblas.so.3 is the reference BLAS already)",
+      choices = { "default", "reference", "both" }, metavar = "WHICH" },
     { "omp-wait-policy", "string", "passive", "OMP_WAIT_POLICY for PyTorch: passive, active or default (unset)",
       choices = { "passive", "active", "default" } },
     { "cold-reps", "number", nil, "cold starts, with empty kernel caches (default: 2; 0 with --quick)", metavar = "N" },
@@ -190,28 +196,98 @@ local function lunet_run(what, args, env)
 end
 
 local omp_env = opts.omp_wait_policy == "default" and "" or ("OMP_WAIT_POLICY=" .. opts.omp_wait_policy:upper())
-local function torch_run(what, batch, threads, eval)
+-- setup: one PyTorch configuration, { blas = { env = ... }, threads = T } (see torch_setups).
+local function torch_run(what, batch, setup, eval)
   return measure("PyTorch " .. what, string.format("%s %s --data %s --epochs 1 --batch %d --threads %d%s",
-                 quote(opts.python), quote(torch_script), quote(data_dir), batch, threads,
-                 eval and "" or " --no-eval"), omp_env)
+                 quote(opts.python), quote(torch_script), quote(data_dir), batch, setup.threads,
+                 eval and "" or " --no-eval"), omp_env .. " " .. setup.blas.env)
 end
+
+-- ---- PyTorch's BLAS configurations -----------------------------------------------------
+-- libtorch_cpu links libblas.so.3: OpenBLAS when libopenblas0-pthread is installed (it takes
+-- the alternative), else Debian's reference BLAS. PyTorch's dense layers run twice as fast
+-- with OpenBLAS, so both are measured: as installed, and with the reference BLAS forced by
+-- LD_LIBRARY_PATH. bench/torch_blas.py checks, in each environment, which library the
+-- dynamic linker bound libtorch_cpu's BLAS symbols to, so that no label is a guess.
+local REF_BLAS_DIR = "/usr/lib/x86_64-linux-gnu/blas"
+local BLAS_NAMES = { openblas = "OpenBLAS", reference = "reference BLAS", blis = "BLIS", mkl = "MKL" }
+
+local function probe_blas(env)
+  local cmd = env .. " " .. quote(opts.python) .. " " .. quote(root .. "/bench/torch_blas.py")
+  local out, status = sh(cmd)
+  local r = results(out)[1]
+  if status ~= 0 or not r then
+    die(string.format("bench/torch_blas.py failed (exit status %s):\n  %s\n%s", tostring(status), cmd, out))
+  end
+  if r.blas == "absent" then
+    die(opts.python .. " cannot import torch (" .. tostring(r.reason):gsub("_", " ")
+        .. "): install python3-torch, pass --python PATH, or --no-torch")
+  end
+  return r
+end
+
+-- Returns the list of BLAS configurations to run and a note for the report.
+local function blas_configs(want)
+  local def = probe_blas("")
+  log("PyTorch's BLAS as installed: %s (libtorch_cpu's sgemm_ bound to %s, %s)", def.blas, def.sgemm_lib, def.method)
+  local installed = { key = def.blas, name = BLAS_NAMES[def.blas] or def.blas, env = "", shown_env = "",
+                      probe = def, debian = def.blas == "reference" }
+  if def.blas == "reference" then
+    return { installed }, "OpenBLAS is absent: libblas.so.3 is the reference BLAS Debian installs by default, "
+      .. "so PyTorch ran once, as installed (--torch-blas " .. want .. ")"
+  end
+  local configs = want ~= "reference" and { installed } or {}
+  if want == "default" then
+    return configs, "PyTorch ran only as installed (--torch-blas default): the reference BLAS, Debian's "
+      .. "default, was not measured"
+  end
+  if not exists(REF_BLAS_DIR .. "/libblas.so.3") then
+    local msg = "the reference BLAS " .. REF_BLAS_DIR .. "/libblas.so.3 is not installed (apt-get install libblas3)"
+    if want == "reference" then die(msg) end
+    return configs, msg .. ": PyTorch ran only as installed (" .. installed.name .. ")"
+  end
+  local shown = "LD_LIBRARY_PATH=" .. REF_BLAS_DIR
+  local env = "LD_LIBRARY_PATH=" .. quote(REF_BLAS_DIR) .. "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local ref = probe_blas(env)
+  log("PyTorch's BLAS with %s: %s (libtorch_cpu's sgemm_ bound to %s, %s)", shown, ref.blas, ref.sgemm_lib, ref.method)
+  if ref.blas ~= "reference" or ref.other_symbols ~= 0 then
+    die(string.format("%s did not make PyTorch call the reference BLAS: libtorch_cpu's sgemm_ is bound to %s "
+                      .. "(%s other BLAS symbols elsewhere); pass --torch-blas default", shown, ref.sgemm_lib,
+                      tostring(ref.other_symbols)))
+  end
+  configs[#configs + 1] = { key = "reference", name = "reference BLAS", env = env, shown_env = shown, probe = ref,
+                            debian = true }
+  return configs, nil
+end
+
 
 -- ---- the measurements ------------------------------------------------------------------
 
 local t_start = now()
 local load_start = loadavg()
 log("lunet bench%s: MNIST from %s; results %s", q and " --quick" or "", data_dir, out_path or "not written")
+local torch_blas, torch_blas_note, torch_setups = {}, nil, {}
+if use_torch then   -- every BLAS x every thread count
+  torch_blas, torch_blas_note = blas_configs(opts.torch_blas)
+  for _, c in ipairs(torch_blas) do
+    for _, t in ipairs(torch_threads) do
+      torch_setups[#torch_setups + 1] = { key = c.key .. "/" .. t, blas = c, threads = t,
+                                          label = string.format("%s %d thr", c.name, t) }
+    end
+  end
+end
 
 local R = {
   lunet_train = {},      -- batch -> list of img/s (one per rep)
-  torch_train = {},      -- threads -> batch -> list of img/s
-  torch_rss = {},        -- list of KiB (batch 64 training runs)
+  torch_train = {},      -- setup key -> batch -> list of img/s
+  torch_rss = {},        -- setup key -> list of KiB (batch 64 training runs)
+  torch_infer = {},      -- setup key -> img/s
   torch_info = nil,
 }
 for _, b in ipairs(batches) do R.lunet_train[b] = {} end
-for _, t in ipairs(torch_threads) do
-  R.torch_train[t] = {}
-  for _, b in ipairs(batches) do R.torch_train[t][b] = {} end
+for _, s in ipairs(torch_setups) do
+  R.torch_train[s.key], R.torch_rss[s.key] = {}, {}
+  for _, b in ipairs(batches) do R.torch_train[s.key][b] = {} end
 end
 
 local mem_steps = q and 20 or 937
@@ -224,18 +300,16 @@ for rep = 1, opts.reps do
                                                     q and 3 or math.max(5, math.ceil(640 / b))))
     R.lunet_train[b][#R.lunet_train[b] + 1] = res[1].img_per_s
   end
-  if use_torch then
-    for _, t in ipairs(torch_threads) do
-      for _, b in ipairs(batches) do
-        log("rep %d/%d: PyTorch training, batch %d, %d thread%s, one epoch", rep, opts.reps, b, t, t > 1 and "s" or "")
-        local res, out, rss = torch_run("training", b, t, false)
-        local train = nil
-        for _, r in ipairs(res) do if r.kind == "train" then train = r end end
-        if not train then die("PyTorch printed no 'RESULT kind=train' line:\n" .. out) end
-        table.insert(R.torch_train[t][b], train.img_per_s)
-        if b == 64 and rss then R.torch_rss[#R.torch_rss + 1] = rss end
-        R.torch_info = R.torch_info or out:match("INFO (torch=%S+)")
-      end
+  for _, s in ipairs(torch_setups) do
+    for _, b in ipairs(batches) do
+      log("rep %d/%d: PyTorch training, %s, batch %d, one epoch", rep, opts.reps, s.label, b)
+      local res, out, rss = torch_run("training", b, s, false)
+      local train = nil
+      for _, r in ipairs(res) do if r.kind == "train" then train = r end end
+      if not train then die("PyTorch printed no 'RESULT kind=train' line:\n" .. out) end
+      table.insert(R.torch_train[s.key][b], train.img_per_s)
+      if b == 64 and rss then table.insert(R.torch_rss[s.key], rss) end
+      R.torch_info = R.torch_info or out:match("INFO (torch=%S+)")
     end
   end
 end
@@ -243,15 +317,12 @@ end
 log("lunet inference, batch 1000")
 local infer_res = lunet_run("inference", string.format("infer --batch 1000 --reps %d", math.max(3, opts.reps)))
 R.lunet_infer = infer_res[1]
-R.torch_infer = {}
-if use_torch then
-  for _, t in ipairs(torch_threads) do
-    log("PyTorch inference, batch 1000, %d thread%s (after one training epoch)", t, t > 1 and "s" or "")
-    local res = torch_run("inference", 64, t, true)
-    for _, r in ipairs(res) do
-      if r.kind == "infer" then R.torch_infer[t] = r.img_per_s end
-      if r.kind == "train" then R.torch_test_acc = R.torch_test_acc or r.test_acc end
-    end
+for _, s in ipairs(torch_setups) do
+  log("PyTorch inference, batch 1000, %s (after one training epoch)", s.label)
+  local res = torch_run("inference", 64, s, true)
+  for _, r in ipairs(res) do
+    if r.kind == "infer" then R.torch_infer[s.key] = r.img_per_s end
+    if r.kind == "train" then R.torch_test_acc = R.torch_test_acc or r.test_acc end
   end
 end
 
@@ -269,13 +340,11 @@ local np_res, np_out = measure("numpy sgemm", quote(opts.python) .. " " .. quote
 R.numpy = np_res[1]
 R.numpy_info = np_out:match("INFO ([^\n]*)")
 
-log("OpenBLAS cblas_sgemm 1024, 2 threads%s", use_torch and ", and the BLAS PyTorch loads" or "")
+log("OpenBLAS cblas_sgemm 1024, 2 threads")
 local ob_res, ob_out = measure("OpenBLAS sgemm", quote(opts.python) .. " " .. quote(root .. "/bench/openblas_sgemm.py")
-                               .. string.format(" --n 1024 --reps %d --threads 2%s", q and 1 or 5,
-                                                use_torch and " --torch-blas" or ""))
+                               .. string.format(" --n 1024 --reps %d --threads 2", q and 1 or 5))
 R.openblas = ob_res[1] or { status = "absent" }
 R.openblas_info = ob_out:match("INFO (openblas=[^\n]*)")
-R.torch_blas = ob_out:match("INFO torch_blas=(%S+)")
 
 log("peak memory of a lunet training run (batch 64, %d steps)", mem_steps)
 local mem_res, _, lunet_rss = lunet_run("memory", string.format("memory --batch 64 --steps %d", mem_steps))
@@ -329,7 +398,18 @@ local machine = {
   { "PyTorch", use_torch and ((R.torch_info or "?") .. ", " .. opts.python
                               .. (omp_env ~= "" and (", " .. omp_env) or ", OMP_WAIT_POLICY unset"))
                or "not run" },
-  { "PyTorch's BLAS", use_torch and (R.torch_blas or "?") or "not run" },
+  { "PyTorch's BLAS", use_torch and (function()
+      local parts = {}
+      for _, c in ipairs(torch_blas) do
+        parts[#parts + 1] = string.format("%s: %s%s, libtorch_cpu's %s BLAS symbols (sgemm_ among them) bound to %s "
+                                          .. "(checked: %s)", c.shown_env == "" and "as installed" or c.shown_env,
+                                          c.name, c.debian and " (Debian's default)" or "", tostring(c.probe.blas_symbols),
+                                          c.probe.sgemm_lib, c.probe.method == "ld_debug" and "LD_DEBUG=bindings"
+                                            or "/proc/self/maps only")
+      end
+      if torch_blas_note then parts[#parts + 1] = torch_blas_note end
+      return table.concat(parts, "; ")
+    end)() or "not run" },
   { "numpy", R.numpy_info or (start_only and "not run" or "?") },
   { "OpenBLAS", start_only and "not run" or (R.openblas.status == "ok" and (R.openblas_info or "?")
                 or "not installed (apt-get install libopenblas0-pthread): no OpenBLAS comparison") },
@@ -369,7 +449,7 @@ emit("|---|---|")
 for _, kv in ipairs(machine) do emit("| %s | %s |", kv[1], (kv[2]:gsub("|", "/"))) end
 emit("")
 
-R.summary = {}
+R.summary, R.other = {}, {}
 if not start_only then   -- the throughput, SGEMM and memory sections (not indented)
 emit("## LeNet-5 training throughput (images/s, higher is better)")
 emit("")
@@ -377,53 +457,123 @@ emit("SGD (momentum 0.9, lr 0.01), cross-entropy, MNIST 28x28. lunet: %d images 
 emit("warm-up, timed between `lunet.synchronize()` calls, the loss read back every 100 steps as the reference")
 emit("does. PyTorch: `torch_lenet.py --epochs 1 --no-eval` (one full epoch of 60,000 images).")
 emit("")
-local head, rule = "| batch | lunet |", "|---:|---:|"
-for _, t in ipairs(use_torch and torch_threads or {}) do
-  head = head .. string.format(" PyTorch %d thr | lunet / PyTorch %d thr |", t, t)
-  rule = rule .. "---:|---:|"
+-- The best of the PyTorch setups (all of them, or those with Debian's default BLAS) for
+-- a value per setup key: the highest throughput, or with lower = true the lowest memory.
+local function best_setup(values, debian_only, lower)
+  local best, which
+  for _, st in ipairs(torch_setups) do
+    local v = values[st.key]
+    if v and (not debian_only or st.blas.debian)
+       and (not best or (lower and v < best) or (not lower and v > best)) then
+      best, which = v, st
+    end
+  end
+  return best, which
 end
-emit(head)
-emit(rule)
+local function with_setup(v, st, digits)
+  if not v then return "not measured" end
+  return string.format("%s (%s)", fmt_num(v, digits), st.label)
+end
+-- A row of the lunet / PyTorch summary: one ratio per setup, then best and Debian's default.
+local function summarize(name, l, values, lower)
+  local row = { name = name, cells = {} }
+  for i, st in ipairs(torch_setups) do row.cells[i] = ratio(l, values[st.key]) end
+  row.best = ratio(l, (best_setup(values, false, lower)))
+  row.debian = ratio(l, (best_setup(values, true, lower)))
+  R.summary[#R.summary + 1] = row
+end
+local function setup_head(what)
+  local head, rule = "", ""
+  for _, st in ipairs(torch_setups) do
+    head = head .. string.format(" PyTorch %s | lunet / %s |", st.label, what)
+    rule = rule .. "---:|---:|"
+  end
+  if #torch_setups > 0 then
+    head = head .. " PyTorch best (max over BLAS and threads) | **lunet / PyTorch best** |"
+      .. " PyTorch as Debian installs it (reference BLAS, best threads) | lunet / Debian's PyTorch |"
+    rule = rule .. "---:|---:|---:|---:|"
+  end
+  return head, rule
+end
+local function setup_cells(l, values)
+  local row = ""
+  for _, st in ipairs(torch_setups) do
+    row = row .. string.format(" %s | %s |", fmt_num(values[st.key]), ratio(l, values[st.key]))
+  end
+  if #torch_setups > 0 then
+    local b, bs = best_setup(values, false)
+    local d, ds = best_setup(values, true)
+    row = row .. string.format(" %s | **%s** | %s | %s |", with_setup(b, bs), ratio(l, b), with_setup(d, ds), ratio(l, d))
+  end
+  return row
+end
+-- "Target ...: met/not met" against the best setup and against Debian's default, separately.
+R.targets = {}
+local function target(what, need, l, values)
+  if #torch_setups == 0 then return end
+  local function verdict(debian_only)
+    local p, st = best_setup(values, debian_only)
+    if not l or not p then
+      return debian_only and "not measured (" .. (torch_blas_note or "no reference BLAS run") .. ")" or "not measured"
+    end
+    return string.format("%.2fx (%s) — **%s**", l / p, st.label, l / p >= need and "met" or "not met")
+  end
+  local line = string.format("Target (issue 4): %s >= %gx PyTorch. Against PyTorch's best configuration measured: %s. "
+                             .. "Against PyTorch as Debian installs it (reference BLAS): %s.", what, need,
+                             verdict(false), verdict(true))
+  R.targets[#R.targets + 1] = line
+  emit(line)
+  emit("")
+end
+
+local head, rule = setup_head("it")
+emit("| batch | lunet |" .. head)
+emit("|---:|---:|" .. rule)
+local train_medians = {}
 for _, b in ipairs(batches) do
   local l = median(R.lunet_train[b])
-  local row = string.format("| %d | %s |", b, fmt_num(l))
-  for _, t in ipairs(use_torch and torch_threads or {}) do
-    local p = median(R.torch_train[t][b])
-    row = row .. string.format(" %s | **%s** |", fmt_num(p), ratio(l, p))
-    R.summary[#R.summary + 1] = { string.format("training, batch %d, vs PyTorch %d thread%s", b, t, t > 1 and "s" or ""),
-                                  ratio(l, p) }
-  end
-  emit(row)
+  local values = {}
+  for _, st in ipairs(torch_setups) do values[st.key] = median(R.torch_train[st.key][b]) end
+  train_medians[b] = values
+  emit("| %d | %s |%s", b, fmt_num(l), setup_cells(l, values))
+  if #torch_setups > 0 then summarize(string.format("training, batch %d", b), l, values) end
 end
 emit("")
 emit("Repetitions: " .. (function()
   local parts = {}
   for _, b in ipairs(batches) do
     local p = string.format("batch %d lunet %s", b, table.concat(R.lunet_train[b], "/"))
-    for _, t in ipairs(use_torch and torch_threads or {}) do
-      p = p .. string.format(", PyTorch %dt %s", t, table.concat(R.torch_train[t][b], "/"))
+    for _, st in ipairs(torch_setups) do
+      p = p .. string.format(", PyTorch %s %s", st.label, table.concat(R.torch_train[st.key][b], "/"))
     end
     parts[#parts + 1] = p
   end
   return table.concat(parts, "; ")
 end)())
 emit("")
+if #torch_setups > 0 then
+  emit("*lunet / PyTorch best* divides by the highest PyTorch median of that batch over every BLAS and thread")
+  emit("count measured; *Debian's PyTorch* is the highest with the reference BLAS, which `python3-torch` gets")
+  emit("unless `libopenblas0-pthread` is installed.")
+  emit("")
+  target("training at batch 64", 3, median(R.lunet_train[64] or {}), train_medians[64] or {})
+end
 
 emit("## Inference throughput, batch 1000 (images/s)")
 emit("")
 emit("The 10,000 test images, best of %d passes for both (PyTorch's `infer_throughput` reports the best of 3).",
      math.max(3, opts.reps))
 emit("")
-emit("| | images/s | lunet / this |")
-emit("|---|---:|---:|")
+head, rule = setup_head("it")
+emit("| batch | lunet |" .. head)
+emit("|---:|---:|" .. rule)
 local li = R.lunet_infer.best_img_per_s
-emit("| lunet | %s (median %s) | |", fmt_num(li), fmt_num(R.lunet_infer.img_per_s))
-for _, t in ipairs(use_torch and torch_threads or {}) do
-  emit("| PyTorch, %d thread%s | %s | **%s** |", t, t > 1 and "s" or "", fmt_num(R.torch_infer[t]), ratio(li, R.torch_infer[t]))
-  R.summary[#R.summary + 1] = { string.format("inference, batch 1000, vs PyTorch %d thread%s", t, t > 1 and "s" or ""),
-                                ratio(li, R.torch_infer[t]) }
-end
+emit("| 1000 | %s (median %s) |%s", fmt_num(li), fmt_num(R.lunet_infer.img_per_s), setup_cells(li, R.torch_infer))
 emit("")
+if #torch_setups > 0 then
+  summarize("inference, batch 1000", li, R.torch_infer)
+  target("inference at batch 1000", 2, li, R.torch_infer)
+end
 
 local ops = {}
 for _, r in ipairs(R.ops) do ops[r.op] = r end
@@ -435,12 +585,12 @@ local lg = ops.sgemm_1024 and ops.sgemm_1024.gflops
 emit("| lunet `lunet_gemm` | %s | %s | |", fmt_num(ops.sgemm_1024 and ops.sgemm_1024.us / 1000, 1), fmt_num(lg, 2))
 emit("| numpy `a @ b` (median of %d) | %s | %s | **%s** |", q and 1 or 5, fmt_num(R.numpy.sec * 1000, 1),
      fmt_num(R.numpy.gflops, 2), ratio(lg, R.numpy.gflops))
-R.summary[#R.summary + 1] = { "SGEMM 1024^3 GFLOP/s vs numpy", ratio(lg, R.numpy.gflops) }
+R.other = { { "SGEMM 1024^3 GFLOP/s vs numpy", ratio(lg, R.numpy.gflops) } }
 local ob = R.openblas
 if ob.status == "ok" then
   emit("| OpenBLAS `cblas_sgemm`, %d threads (median of %d) | %s | %s | **%s** |", ob.threads, q and 1 or 5,
        fmt_num(ob.sec * 1000, 1), fmt_num(ob.gflops, 2), ratio(lg, ob.gflops))
-  R.summary[#R.summary + 1] = { "SGEMM 1024^3 GFLOP/s vs OpenBLAS", ratio(lg, ob.gflops) }
+  R.other[#R.other + 1] = { "SGEMM 1024^3 GFLOP/s vs OpenBLAS", ratio(lg, ob.gflops) }
 else
   emit("| OpenBLAS `cblas_sgemm` | not installed | | |")
 end
@@ -485,12 +635,13 @@ emit("| | peak RSS (MiB) | lunet / this |")
 emit("|---|---:|---:|")
 emit("| lunet (%d steps; whole dataset on the device, which PoCL keeps in host memory) | %s | |", mem_steps,
      fmt_num(R.lunet_rss and R.lunet_rss / 1024, 1))
-local trss = median(R.torch_rss)
-if use_torch then
-  emit("| PyTorch (one epoch, median of %d runs) | %s | **%s** |", #R.torch_rss, fmt_num(trss and trss / 1024, 1),
-       ratio(R.lunet_rss, trss))
-  R.summary[#R.summary + 1] = { "peak memory vs PyTorch (lower is better)", ratio(R.lunet_rss, trss) }
+local trss = {}
+for _, st in ipairs(torch_setups) do
+  trss[st.key] = median(R.torch_rss[st.key])
+  emit("| PyTorch %s (one epoch, median of %d runs) | %s | **%s** |", st.label, #R.torch_rss[st.key],
+       fmt_num(trss[st.key] and trss[st.key] / 1024, 1), ratio(R.lunet_rss, trss[st.key]))
 end
+if #torch_setups > 0 then summarize("peak memory (lower is better; best = PyTorch's lowest)", R.lunet_rss, trss, true) end
 emit("")
 emit("Measured with `%s` (maximum resident set size of the process).", time_bin and "/usr/bin/time -f %M" or "/proc/self/status VmHWM")
 emit("")
@@ -535,11 +686,27 @@ emit("")
 if #R.summary > 0 then
   emit("## Ratios lunet / PyTorch")
   emit("")
-  emit("Above 1: lunet is faster (throughput, GFLOP/s) or uses more memory (peak memory).")
+  emit("Above 1: lunet is faster (throughput) or uses more memory (peak memory). One column per PyTorch")
+  emit("configuration measured (BLAS x threads); *best* is PyTorch's best configuration for that row, the")
+  emit("headline; *Debian's PyTorch* is its best with the reference BLAS, as `python3-torch` installs it.")
+  emit("")
+  local head, rule = "| measurement |", "|---|"
+  for _, st in ipairs(torch_setups) do head, rule = head .. " vs " .. st.label .. " |", rule .. "---:|" end
+  emit(head .. " **vs PyTorch best** | vs Debian's PyTorch (reference BLAS) |")
+  emit(rule .. "---:|---:|")
+  for _, row in ipairs(R.summary) do
+    emit("| %s | %s | **%s** | %s |", row.name, table.concat(row.cells, " | "), row.best, row.debian)
+  end
+  emit("")
+  for _, line in ipairs(R.targets) do emit("- " .. line) end
+  emit("")
+end
+if #R.other > 0 then
+  emit("## Ratios lunet / other references")
   emit("")
   emit("| measurement | lunet / reference |")
   emit("|---|---:|")
-  for _, s in ipairs(R.summary) do emit("| %s | **%s** |", s[1], s[2]) end
+  for _, o in ipairs(R.other) do emit("| %s | **%s** |", o[1], o[2]) end
   emit("")
 end
 
@@ -549,6 +716,13 @@ emit("- PyTorch is Debian's python3-torch; its convolutions use oneDNN (MKL-DNN)
 emit("  numpy's `a @ b` the system BLAS (`libblas.so.3`, named above: Debian's alternatives point it at")
 emit("  OpenBLAS once `libopenblas0-pthread` is installed, else at the much slower reference BLAS).")
 emit("  OpenBLAS's own row calls `cblas_sgemm` of `libopenblas.so.0` directly (`bench/openblas_sgemm.py`).")
+emit("- PyTorch's BLAS (`--torch-blas`, default both): with OpenBLAS installed, PyTorch's dense layers run")
+emit("  about twice as fast, so PyTorch runs both as installed and with the reference BLAS forced by")
+emit("  `LD_LIBRARY_PATH=%s`; `bench/torch_blas.py` checks, in each environment, where the", REF_BLAS_DIR)
+emit("  dynamic linker bound libtorch_cpu's BLAS symbols (`LD_DEBUG=bindings`; Machine names the library).")
+emit("  With the reference BLAS forced, OpenBLAS's `libopenblas.so.0` stays mapped (`liblapack.so.3` needs")
+emit("  it), but no BLAS symbol of PyTorch is bound to it. This run: %s.", not use_torch and "PyTorch not run"
+     or (torch_blas_note or "both configurations measured"))
 emit("- PyTorch's threads > 1 run with `OMP_WAIT_POLICY` as shown under Machine. With OpenMP's default")
 emit("  (active spinning) and a loaded machine, 2 threads can be 10x slower than 1; `--omp-wait-policy`")
 emit("  chooses.")

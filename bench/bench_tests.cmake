@@ -13,14 +13,28 @@ if(LUNET_TEST_MNIST AND NOT LUNET_SANITIZE)
     WORKING_DIRECTORY /tmp)
   set_tests_properties(bench_quick PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV}" TIMEOUT 300
     PASS_REGULAR_EXPRESSION
-    "\\| 16 \\| [0-9]+ \\|\n\\| 64 \\| [0-9]+ \\|\n\\| 256 \\| [0-9]+ \\|.*\\| lunet \\| [0-9]+ \\(median [0-9]+\\).*numpy `a @ b` \\(median of 1\\) \\| [0-9.]+ \\| [0-9.]+ \\| \\*\\*[0-9.]+\\*\\*.*OpenBLAS `cblas_sgemm`.*\\| conv2_bwd_weight \\| x\\[64,6,14,14\\]\\*w\\[16,6,5,5\\] \\| [0-9.]+ \\| [0-9.]+ \\|.*\\| sgd_step_lenet5 \\| 61706_params_in_10_tensors \\|.*\\| warm \\(1 run\\) \\| \\*\\*[0-9.]+\\*\\* \\|.*wrote ${PROJECT_BINARY_DIR}/test-tmp/bench-quick.md")
+    "\\| 16 \\| [0-9]+ \\|\n\\| 64 \\| [0-9]+ \\|\n\\| 256 \\| [0-9]+ \\|.*\\| 1000 \\| [0-9]+ \\(median [0-9]+\\).*numpy `a @ b` \\(median of 1\\) \\| [0-9.]+ \\| [0-9.]+ \\| \\*\\*[0-9.]+\\*\\*.*OpenBLAS `cblas_sgemm`.*\\| conv2_bwd_weight \\| x\\[64,6,14,14\\]\\*w\\[16,6,5,5\\] \\| [0-9.]+ \\| [0-9.]+ \\|.*\\| sgd_step_lenet5 \\| 61706_params_in_10_tensors \\|.*\\| warm \\(1 run\\) \\| \\*\\*[0-9.]+\\*\\* \\|.*wrote ${PROJECT_BINARY_DIR}/test-tmp/bench-quick.md")
 endif()
 
 add_test(NAME bench_help COMMAND ${LUAJIT} ${LUNET_BENCH} --help)
 set_tests_properties(bench_help PROPERTIES PASS_REGULAR_EXPRESSION
-  "usage: luajit bench/bench.lua.*--quick.*--start-only.*--data DIR.*--out FILE.*--no-torch.*--omp-wait-policy")
+  "usage: luajit bench/bench.lua.*--quick.*--start-only.*--data DIR.*--out FILE.*--no-torch.*--torch-blas WHICH .*default.*reference.*both.*--omp-wait-policy")
 add_test(NAME bench_openblas_help COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/bench/openblas_sgemm.py --help)
 set_tests_properties(bench_openblas_help PROPERTIES PASS_REGULAR_EXPRESSION "--threads.*--torch-blas")
+# --torch-blas: a bad value is refused with exit status 2, before anything runs
+add_test(NAME bench_bad_torch_blas COMMAND sh -c "${LUAJIT} ${LUNET_BENCH} --torch-blas fast; echo exit=$?")
+set_tests_properties(bench_bad_torch_blas PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "--torch-blas must be one of default, reference, both, got 'fast'.*exit=2")
+# bench/torch_blas.py: --help, and the reference BLAS really forced by LD_LIBRARY_PATH (in
+# the dynamic linker's bindings of libtorch_cpu), or torch absent and said so
+add_test(NAME bench_torch_blas_help COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/bench/torch_blas.py --help)
+set_tests_properties(bench_torch_blas_help PROPERTIES PASS_REGULAR_EXPRESSION "--no-ld-debug")
+if(EXISTS /usr/lib/x86_64-linux-gnu/blas/libblas.so.3)
+  add_test(NAME bench_torch_blas_reference COMMAND sh -c
+    "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas /usr/bin/python3 ${PROJECT_SOURCE_DIR}/bench/torch_blas.py")
+  set_tests_properties(bench_torch_blas_reference PROPERTIES TIMEOUT 60 PASS_REGULAR_EXPRESSION
+    "RESULT kind=torch_blas blas=(reference sgemm_lib=/usr/lib/x86_64-linux-gnu/blas/libblas[.]so[.0-9]* blas_symbols=[1-9][0-9]* other_symbols=0 method=ld_debug|absent)")
+endif()
 add_test(NAME bench_worker_help COMMAND ${LUAJIT} ${LUNET_BENCH_WORKER} --help)
 set_tests_properties(bench_worker_help PROPERTIES PASS_REGULAR_EXPRESSION
   "MODE: train, infer, ops, first-batch, memory.*--batches")
@@ -34,7 +48,8 @@ set(LUNET_BENCH_BAD
   "bench_no_data|--data /nonexistent/mnist|bench: MNIST not found in /nonexistent/mnist \\(looked for train-images-idx3-ubyte\\[.gz\\]\\): pass --data DIR or set LUNET_MNIST_DIR"
   "bench_unknown_option|--fast|unknown option --fast \\(see --help\\)"
   "bench_positional|quick|bench: unexpected argument 'quick' \\(options start with --, see --help\\)"
-  "bench_quick_and_start_only|--quick --start-only|bench: --quick and --start-only exclude each other")
+  "bench_quick_and_start_only|--quick --start-only|bench: --quick and --start-only exclude each other"
+  "bench_torch_blas_accepted|--torch-blas reference --data /nonexistent/mnist|bench: MNIST not found in /nonexistent/mnist")
 if(LUNET_TEST_MNIST)
   list(APPEND LUNET_BENCH_BAD
     "bench_no_torch_script|--data ${LUNET_TEST_MNIST} --torch-script /nonexistent/t.py|bench: the PyTorch reference /nonexistent/t.py does not exist \\(pass --torch-script PATH, or --no-torch\\)")
