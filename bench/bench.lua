@@ -430,6 +430,7 @@ local function ratio(a, b)
   return string.format("%.2f", a / b)
 end
 local command = "luajit bench/bench.lua" .. (q and " --quick" or "") .. (start_only and " --start-only" or "")
+  .. (use_torch and opts.torch_blas ~= "both" and (" --torch-blas " .. opts.torch_blas) or "")
 
 emit("# lunet benchmark results")
 emit("")
@@ -514,7 +515,7 @@ local function target(what, need, l, values)
   local function verdict(debian_only)
     local p, st = best_setup(values, debian_only)
     if not l or not p then
-      return debian_only and "not measured (" .. (torch_blas_note or "no reference BLAS run") .. ")" or "not measured"
+      return debian_only and ("not measured; " .. (torch_blas_note or "no reference BLAS run")) or "not measured"
     end
     return string.format("%.2fx (%s) — **%s**", l / p, st.label, l / p >= need and "met" or "not met")
   end
