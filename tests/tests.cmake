@@ -15,6 +15,8 @@ set(LUNET_TEST_ENV
   "LUNET_CACHE_DIR=${PROJECT_BINARY_DIR}/kernel-cache"
   "LUNET_LIB=$<TARGET_FILE:lunet>"
   "LUNET_TEST_TMP=${PROJECT_BINARY_DIR}/test-tmp")
+# Exists before any test runs, so that each test (ctest -R one) can write there.
+file(MAKE_DIRECTORY ${PROJECT_BINARY_DIR}/test-tmp)
 # Real MNIST for the tests that train: the shared copy beside the checkout (CI), else the
 # one scripts/setup.sh put in data/mnist. Tests that need it say so when it is absent.
 if(EXISTS ${PROJECT_SOURCE_DIR}/../shared/data/mnist)
