@@ -10,6 +10,9 @@
  *           vectors. nn/tn/tt: each work-item computes RM rows x RN columns, a floatRN
  *           row vector per row; global (ceil(N/RN), ceil(M/RM)). nt (both operands read
  *           along k): DM x DN dot products in DV-wide pieces; global (ceil(N/DN), ceil(M/DM)).
+ *           Large products first pack op(B) into panels (gemm_pack_b_n/t, gemm_packed_n/t).
+ *           Register-block loops are unrolled and use fma(): without that PoCL keeps the
+ *           accumulators in memory and splits mad() into a multiply and an add (3x slower).
  *   tiled — for GPUs: a work-group stages TSM x TSK tiles of A and TSK x TSN tiles of
  *           B in local memory; each work-item computes WPTM x WPTN outputs.
  *           Work-group (TSN/WPTN, TSM/WPTM); global (ceil(N/TSN), ceil(M/TSM)) groups.
@@ -73,9 +76,10 @@ static inline FLOATV load_b_row(const int tb, int N, int K, __global const float
     return VLOAD(0, v);
 }
 
-static inline void gemm_reg(const int ta, const int tb, int M, int N, int K, float alpha,
-                            __global const float *a, __global const float *b, float beta,
-                            __global float *c) {
+/* packed: b holds op(B) as panels (pack_b below) instead of B itself (tb is then unused). */
+static inline void gemm_reg(const int ta, const int tb, const int packed, int M, int N, int K,
+                            float alpha, __global const float *a, __global const float *b,
+                            float beta, __global float *c) {
     const int j0 = (int)get_global_id(0) * RN;
     const int i0 = (int)get_global_id(1) * RM;
     if (i0 >= M || j0 >= N) return;
@@ -90,8 +94,9 @@ static inline void gemm_reg(const int ta, const int tb, int M, int N, int K, flo
 #pragma unroll
     for (int r = 0; r < RM; r++) acc[r] = (FLOATV)(0.0f);
 
+    __global const float *panel = b + (size_t)get_global_id(0) * K * RN;
     for (int k = 0; k < K; k++) {
-        const FLOATV bv = load_b_row(tb, N, K, b, k, j0, full);
+        const FLOATV bv = packed ? VLOAD(0, panel + k * RN) : load_b_row(tb, N, K, b, k, j0, full);
 #pragma unroll
         for (int r = 0; r < RM; r++) acc[r] = fma((FLOATV)(A_AT(ta, ri[r], k)), bv, acc[r]);
     }
@@ -117,34 +122,6 @@ static inline void pack_b(const int tb, int N, int K, __global const float *b,
     float v[RN];
     for (int q = 0; q < RN; q++) v[q] = j0 + q < N ? B_AT(tb, k, j0 + q) : 0.0f;
     VSTORE(VLOAD(0, v), 0, bp + ((size_t)jb * K + k) * RN);
-}
-
-/* C = alpha op(A) bp + beta C, bp from pack_b; blocks as gemm_reg. */
-static inline void gemm_packed(const int ta, int M, int N, int K, float alpha,
-                               __global const float *a, __global const float *bp, float beta,
-                               __global float *c) {
-    const int jb = (int)get_global_id(0), j0 = jb * RN;
-    const int i0 = (int)get_global_id(1) * RM;
-    if (i0 >= M || j0 >= N) return;
-    int ri[RM];
-#pragma unroll
-    for (int r = 0; r < RM; r++) ri[r] = min(i0 + r, M - 1);
-    FLOATV acc[RM];
-#pragma unroll
-    for (int r = 0; r < RM; r++) acc[r] = (FLOATV)(0.0f);
-    __global const float *panel = bp + (size_t)jb * K * RN;
-    for (int k = 0; k < K; k++) {
-        const FLOATV bv = VLOAD(0, panel + k * RN);
-#pragma unroll
-        for (int r = 0; r < RM; r++) acc[r] = fma((FLOATV)(A_AT(ta, ri[r], k)), bv, acc[r]);
-    }
-    for (int r = 0; r < RM; r++) {
-        if (i0 + r >= M) break;
-        float out[RN];
-        VSTORE(acc[r], 0, out);
-        for (int q = 0; q < RN; q++)
-            if (j0 + q < N) store_c(c, (i0 + r) * N + j0 + q, alpha, out[q], beta);
-    }
 }
 
 /* op(A) op(B)^T with A [M,K] and B [N,K] both read along k (the NT case, where B's
@@ -264,7 +241,7 @@ static inline void gemm_tiled(const int ta, const int tb, int M, int N, int K, f
 
 #define DEFINE_REG(suffix, ta, tb)                                                       \
     __kernel void gemm_reg_##suffix(GEMM_ARGS) {                                         \
-        gemm_reg(ta, tb, M, N, K, alpha, a + a_off, b + b_off, beta, c + c_off);         \
+        gemm_reg(ta, tb, 0, M, N, K, alpha, a + a_off, b + b_off, beta, c + c_off);      \
     }
 
 #define DEFINE_TILED(suffix, ta, tb)                                                     \
@@ -296,10 +273,10 @@ __kernel void gemm_pack_b_t(int N, int K, __global const float *b, int b_off, __
 }
 __kernel void gemm_packed_n(int M, int N, int K, float alpha, __global const float *a, int a_off,
                             __global const float *bp, float beta, __global float *c, int c_off) {
-    gemm_packed(0, M, N, K, alpha, a + a_off, bp, beta, c + c_off);
+    gemm_reg(0, 0, 1, M, N, K, alpha, a + a_off, bp, beta, c + c_off);
 }
 __kernel void gemm_packed_t(int M, int N, int K, float alpha, __global const float *a, int a_off,
                             __global const float *bp, float beta, __global float *c, int c_off) {
-    gemm_packed(1, M, N, K, alpha, a + a_off, bp, beta, c + c_off);
+    gemm_reg(1, 0, 1, M, N, K, alpha, a + a_off, bp, beta, c + c_off);
 }
 #endif

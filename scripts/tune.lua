@@ -186,14 +186,15 @@ local function run(s, iters)
   end
 end
 
--- Seconds per call over `iters` calls, from an idle queue to a finished one.
-local function time_calls(s, iters)
+-- Seconds per call of run_fn(s, iters), from an idle queue to a finished one.
+local function time_with(run_fn, s, iters)
   lunet.synchronize()
   local t0 = now()
-  run(s, iters)
+  run_fn(s, iters)
   lunet.synchronize()
   return (now() - t0) / iters
 end
+local function time_calls(s, iters) return time_with(run, s, iters) end
 
 local TARGET = opts.quick and 0.002 or 0.01   -- seconds per timed sample
 local function median(list)
@@ -398,13 +399,7 @@ local function conv_run(s, iters)
                                         s.gb.handle, s.p))
   end
 end
-local function conv_time(s, iters)
-  lunet.synchronize()
-  local t0 = now()
-  conv_run(s, iters)
-  lunet.synchronize()
-  return (now() - t0) / iters
-end
+local function conv_time(s, iters) return time_with(conv_run, s, iters) end
 
 local conv_cands = { { label = "im2col", settings = { ["conv.algo"] = "im2col" } } }
 for _, pos in ipairs(values_to_try("conv.pos", true)) do

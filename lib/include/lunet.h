@@ -94,12 +94,13 @@ typedef struct lunet_stats {
                                     lunet_context_save_kernels) */
 } lunet_stats;
 lunet_status lunet_context_stats(const lunet_context *ctx, lunet_stats *out);
-/* Write every program compiled so far into the on-disk kernel cache, and wait for it.
- * Saving makes some drivers (PoCL) compile every kernel of the program once more, so it
- * happens off the critical path: in the background after lunet_context_finish, and in
- * lunet_context_destroy. Call this before a process ends without
- * destroying its context. Best effort: a cache that cannot be written costs only a
- * recompile next time (programs_saved in lunet_stats counts the files written). */
+/* Finish the queue, then write every program compiled since the last save into the
+ * on-disk kernel cache. Saving makes some drivers (PoCL) compile every kernel of the
+ * program once more (seconds on a cold cache), so it is not done when a program is built
+ * but here and in lunet_context_destroy; call this before a process ends without
+ * destroying its context (the Lua front end does when its state closes). Best effort: a
+ * cache that cannot be written costs only a recompile next time (programs_saved in
+ * lunet_stats counts the files written). */
 lunet_status lunet_context_save_kernels(lunet_context *ctx);
 /* Directory of the on-disk kernel binary cache ($LUNET_CACHE_DIR, else
  * $XDG_CACHE_HOME/lunet, else $HOME/.cache/lunet). */

@@ -198,11 +198,6 @@ lunet_status lunet_context_create(const char *selector, lunet_context **out) {
     lunet_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return lunet__fail(LUNET_ERR_MEMORY, "context_create: out of host memory");
     set_cache_dir(ctx);
-    st = lunet__cache_writer_init(ctx);
-    if (st != LUNET_OK) {
-        free(ctx);
-        return st;
-    }
     st = open_device(ctx, index);
     if (st != LUNET_OK) {
         lunet_context_destroy(ctx);
@@ -223,7 +218,7 @@ void lunet_context_destroy(lunet_context *ctx) {
         free(report);
     }
     lunet__profile_free(ctx);
-    lunet__cache_writer_finish(ctx);   /* before the programs go */
+    lunet__save_programs(ctx);   /* before the programs go */
     for (int i = 0; i < ctx->n_kernels; i++) clReleaseKernel(ctx->kernels[i].kernel);
     for (int i = 0; i < ctx->n_programs; i++) clReleaseProgram(ctx->programs[i].program);
     lunet__pool_drain(ctx);
@@ -242,14 +237,13 @@ lunet_status lunet_context_finish(lunet_context *ctx) {
     if (!ctx) return lunet__fail(LUNET_ERR_ARGUMENT, "context_finish: ctx is NULL");
     cl_int err = clFinish(ctx->queue);
     ctx->stats.host_syncs++;
-    lunet__cache_save_async(ctx);
     return err == CL_SUCCESS ? LUNET_OK : lunet__cl_fail(err, "clFinish");
 }
 
 lunet_status lunet_context_stats(const lunet_context *ctx, lunet_stats *out) {
     if (!ctx || !out) return lunet__fail(LUNET_ERR_ARGUMENT, "context_stats: NULL argument");
     *out = ctx->stats;
-    out->programs_saved = atomic_load(&ctx->programs_saved);
+    out->programs_saved = ctx->programs_saved;
     return LUNET_OK;
 }
 

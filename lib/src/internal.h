@@ -14,7 +14,6 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "lunet.h"
@@ -92,7 +91,7 @@ typedef struct lunet_program_slot {
     char options[256];
     cl_program program;
     uint64_t cache_key;   /* its file in the on-disk cache */
-    int unsaved;          /* 1: compiled, not yet saved; 2: the cache writer is saving it */
+    bool unsaved;         /* compiled from source, not yet written to the cache */
 } lunet_program_slot;
 
 typedef struct lunet_pool_entry {
@@ -148,13 +147,7 @@ struct lunet_context {
     char tuning_path[1100];
     char tuning_warning[1024];
     /* the cache writer (program.c): saves compiled programs off the critical path */
-    pthread_mutex_t cache_lock;            /* guards n_programs and the slots' `unsaved` */
-    pthread_cond_t cache_cond;
-    bool cache_sync_ready;                 /* cache_lock and cache_cond initialised */
-    pthread_t cache_thread;
-    bool cache_thread_started, cache_wake, cache_stopping;
-    int cache_marked;                      /* programs marked since the last wake (host thread) */
-    atomic_uint_fast64_t programs_saved;
+    uint64_t programs_saved;               /* files written by lunet__save_programs */
 };
 
 static inline bool lunet__is_gpu(const lunet_context *ctx) {
@@ -187,19 +180,14 @@ lunet_status lunet__kernel(lunet_context *ctx, const char *family, const char *n
 /* The embedded (or $LUNET_KERNEL_DIR) source of kernels/<family>.cl. */
 lunet_status lunet__kernel_source(const char *family, char **source, size_t *length);
 
-/* ---- the cache writer (program.c) ----
+/* ---- saving compiled programs (program.c) ----
  * Reading a program's binary makes PoCL compile a generic work-group function for every
- * kernel in it (40-120 ms each, under a process-wide lock that the first launches of
- * kernels also need): done right after each build it was 2.2 s of a 6 s cold start. So a
- * program compiled from source is only marked, and saved by a background thread after the
- * next lunet_context_finish (not after downloads: a loss read back in the middle of the
- * first step would make the writer compete with that step's kernels);
- * lunet_context_save_kernels and lunet_context_destroy save what is left. */
-lunet_status lunet__cache_writer_init(lunet_context *ctx);
-/* The host waited for the whole queue (lunet_context_finish): start saving marked programs. */
-void lunet__cache_save_async(lunet_context *ctx);
-/* Stop the writer and save every program still marked (context teardown). */
-void lunet__cache_writer_finish(lunet_context *ctx);
+ * kernel in it (40-120 ms each): done right after each build it was 2.2 s of a 6 s cold
+ * start. So a program compiled from source is only marked, and saved by
+ * lunet_context_save_kernels (the Lua front end calls it when its state closes) or
+ * lunet_context_destroy. Never from a second thread: PoCL 3.1 asserts
+ * (pocl_release_dlhandle_cache) when that compile runs beside kernel launches. */
+void lunet__save_programs(lunet_context *ctx);
 
 /* ---- launching (program.c) ---- */
 typedef struct lunet_arg {

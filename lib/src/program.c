@@ -139,89 +139,28 @@ static bool store_cached(const lunet_context *ctx, cl_program program, const cha
     return ok;
 }
 
-/* ---- the cache writer (see internal.h) ---- */
+/* ---- saving compiled programs (see internal.h) ---- */
 
-lunet_status lunet__cache_writer_init(lunet_context *ctx) {
-    if (pthread_mutex_init(&ctx->cache_lock, NULL) != 0)
-        return lunet__fail(LUNET_ERR_MEMORY, "context_create: cannot create a mutex");
-    if (pthread_cond_init(&ctx->cache_cond, NULL) != 0) {
-        pthread_mutex_destroy(&ctx->cache_lock);
-        return lunet__fail(LUNET_ERR_MEMORY, "context_create: cannot create a condition variable");
-    }
-    ctx->cache_sync_ready = true;
-    return LUNET_OK;
-}
-
-/* Saves the marked programs; called and returns with cache_lock held, which it drops while
- * writing. Stops early when the writer is told to stop (the caller saves the rest). */
-static void save_marked(lunet_context *ctx, bool stop_early) {
+/* Writes every program compiled from source and not yet saved. */
+static void save_marked(lunet_context *ctx) {
     for (int i = 0; i < ctx->n_programs; i++) {
-        if (stop_early && ctx->cache_stopping) return;
         lunet_program_slot *s = &ctx->programs[i];
-        if (s->unsaved != 1) continue;
-        s->unsaved = 2;
-        pthread_mutex_unlock(&ctx->cache_lock);
+        if (!s->unsaved) continue;
         char path[1100];
         cache_path(ctx, s->cache_key, path, sizeof path);
-        bool saved = store_cached(ctx, s->program, path);
-        pthread_mutex_lock(&ctx->cache_lock);
-        s->unsaved = 0;
-        if (saved) atomic_fetch_add(&ctx->programs_saved, 1);
-        pthread_cond_broadcast(&ctx->cache_cond);   /* lunet_context_save_kernels may wait */
+        if (store_cached(ctx, s->program, path)) ctx->programs_saved++;
+        s->unsaved = false;
     }
-}
-
-static void *cache_writer(void *arg) {
-    lunet_context *ctx = arg;
-    pthread_mutex_lock(&ctx->cache_lock);
-    for (;;) {
-        while (!ctx->cache_wake && !ctx->cache_stopping)
-            pthread_cond_wait(&ctx->cache_cond, &ctx->cache_lock);
-        if (ctx->cache_stopping) break;
-        ctx->cache_wake = false;
-        save_marked(ctx, true);
-    }
-    pthread_mutex_unlock(&ctx->cache_lock);
-    return NULL;
-}
-
-void lunet__cache_save_async(lunet_context *ctx) {
-    if (ctx->cache_marked == 0 || !ctx->cache_sync_ready) return;   /* the usual case: nothing new */
-    ctx->cache_marked = 0;
-    pthread_mutex_lock(&ctx->cache_lock);
-    if (!ctx->cache_thread_started)   /* if it cannot start, destroy saves them */
-        ctx->cache_thread_started = pthread_create(&ctx->cache_thread, NULL, cache_writer, ctx) == 0;
-    ctx->cache_wake = true;
-    pthread_cond_broadcast(&ctx->cache_cond);
-    pthread_mutex_unlock(&ctx->cache_lock);
 }
 
 lunet_status lunet_context_save_kernels(lunet_context *ctx) {
     if (!ctx) return lunet__fail(LUNET_ERR_ARGUMENT, "context_save_kernels: ctx is NULL");
-    if (!ctx->cache_sync_ready) return LUNET_OK;
-    ctx->cache_marked = 0;
-    pthread_mutex_lock(&ctx->cache_lock);
-    save_marked(ctx, false);
-    for (int i = 0; i < ctx->n_programs; i++)   /* the ones the writer has in hand */
-        while (ctx->programs[i].unsaved != 0) pthread_cond_wait(&ctx->cache_cond, &ctx->cache_lock);
-    pthread_mutex_unlock(&ctx->cache_lock);
+    if (ctx->queue) clFinish(ctx->queue);   /* nothing of PoCL's may run beside the compiles */
+    save_marked(ctx);
     return LUNET_OK;
 }
 
-void lunet__cache_writer_finish(lunet_context *ctx) {
-    if (!ctx->cache_sync_ready) return;
-    pthread_mutex_lock(&ctx->cache_lock);
-    ctx->cache_stopping = true;
-    pthread_cond_broadcast(&ctx->cache_cond);
-    pthread_mutex_unlock(&ctx->cache_lock);
-    if (ctx->cache_thread_started) pthread_join(ctx->cache_thread, NULL);
-    pthread_mutex_lock(&ctx->cache_lock);
-    save_marked(ctx, false);
-    pthread_mutex_unlock(&ctx->cache_lock);
-    pthread_cond_destroy(&ctx->cache_cond);
-    pthread_mutex_destroy(&ctx->cache_lock);
-    ctx->cache_sync_ready = false;
-}
+void lunet__save_programs(lunet_context *ctx) { save_marked(ctx); }
 
 static lunet_status build_failure(lunet_context *ctx, cl_program program, const char *family,
                                   const char *options) {
@@ -294,16 +233,13 @@ static lunet_status get_program(lunet_context *ctx, const char *family, const ch
     bool to_save = false;
     lunet_status st = build_program(ctx, family, options, out, &key, &to_save);
     if (st != LUNET_OK) return st;
-    pthread_mutex_lock(&ctx->cache_lock);   /* the writer reads the slots */
     lunet_program_slot *s = &ctx->programs[ctx->n_programs];
     snprintf(s->family, sizeof s->family, "%s", family);
     snprintf(s->options, sizeof s->options, "%s", options);
     s->program = *out;
     s->cache_key = key;
-    s->unsaved = to_save ? 1 : 0;
+    s->unsaved = to_save;
     ctx->n_programs++;
-    pthread_mutex_unlock(&ctx->cache_lock);
-    ctx->cache_marked += to_save;
     return LUNET_OK;
 }
 

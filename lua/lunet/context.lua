@@ -24,16 +24,16 @@ function M.open(selector)
   -- A tuning file that could not be used is ignored (the defaults apply); say so once.
   local warning = ffi.string(C.lunet_tuning_warning(current))
   if warning ~= "" then io.stderr:write("lunet: warning: ", warning, "\n") end
-  -- Drain the queue and finish saving compiled kernels when the Lua state closes: PoCL
-  -- crashes if the process exits while its threads or lunet's cache writer still use it
-  -- (LLVM is torn down under them). With
+  -- Drain the queue and save the compiled kernels into the on-disk cache when the Lua
+  -- state closes (the only time they are saved: see lunet_context_save_kernels); PoCL
+  -- crashes if the process exits while its threads still run kernels. With
   -- LUNET_PROFILE set, print the per-kernel profile to stderr then (the context is never
   -- destroyed, so lunet_context_destroy's report would never appear).
   local ctx = current
   local profile = M.profiling_requested()
   M._drain_at_exit = ffi.gc(ffi.new("char[1]"), function()
     C.lunet_context_finish(ctx)
-    C.lunet_context_save_kernels(ctx)   -- the cache writer must be done before LLVM goes
+    C.lunet_context_save_kernels(ctx)
     if profile then
       local ok, text = pcall(M.report_of, ctx)
       pcall(io.stderr.write, io.stderr, ok and text or ("lunet profile: " .. tostring(text) .. "\n"))

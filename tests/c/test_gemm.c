@@ -90,8 +90,12 @@ static bool built_with(const char *name, const char *needle) {
     return false;
 }
 
-/* gemm_reg_nn/tn/tt read only gemm.rm and gemm.rn: every pair of them (the dot block at
- * its default). */
+/* Products of 2^24 multiply-adds and more run on packed panels of op(B) (gemm_pack_b_*,
+ * gemm_packed_*); this shape has partial blocks (67 rows, 515 columns). */
+static const gemm_case PACKED_CASE = {67, 515, 491};   /* 16.9M multiply-adds */
+
+/* gemm_reg_nn/tn/tt and the packed kernels read only gemm.rm and gemm.rn: every pair of
+ * them (the dot block at its default). */
 static void test_gemm_reg_blocks(void) {
     char rms[TEST_MAX_ALLOWED][16], rns[TEST_MAX_ALLOWED][16], opt[96];
     int n_rm = test_allowed_values("gemm.rm", rms), n_rn = test_allowed_values("gemm.rn", rns);
@@ -100,32 +104,22 @@ static void test_gemm_reg_blocks(void) {
             REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rm", rms[i]));
             REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rn", rns[j]));
             check_cases_for(LUNET__GEMM_REG, NN | TN | TT, 2);
+            check_one(LUNET__GEMM_REG, 0, 0, PACKED_CASE, 1.0f, 0.0f, 50 + (uint64_t)(i * 8 + j));
             snprintf(opt, sizeof opt, "-DRM=%.15s -DRN=%.15s ", rms[i], rns[j]);
             CHECK(built_with("gemm_reg_tn", opt), "gemm_reg_tn not built with %s", opt);
+            CHECK(built_with("gemm_packed_n", opt), "gemm_packed_n not built with %s", opt);
         }
     REQUIRE_OK(lunet_tuning_reset(test_ctx()));
 }
 
-/* Products of 2^24 multiply-adds and more run on packed panels of op(B) (gemm_pack_b_*,
- * gemm_packed_*): all four transpositions at the default blocks, then every rm x rn pair
- * on NN, on a shape with partial blocks (67 rows, 515 columns). */
+/* The packed path in all four transpositions, at the default blocks. */
 static void test_gemm_packed(void) {
-    const gemm_case big = {67, 515, 491};   /* 16.9M multiply-adds */
-    for (int t = 0; t < 4; t++) check_one(LUNET__GEMM_REG, t >> 1, t & 1, big, 0.5f, t % 2 ? 0.0f : 1.0f, 40 + (uint64_t)t);
+    for (int t = 0; t < 4; t++)
+        check_one(LUNET__GEMM_REG, t >> 1, t & 1, PACKED_CASE, 0.5f, t % 2 ? 0.0f : 1.0f,
+                  40 + (uint64_t)t);
     CHECK(built_with("gemm_packed_n", "") && built_with("gemm_packed_t", "") &&
               built_with("gemm_pack_b_n", "") && built_with("gemm_pack_b_t", ""),
           "the packed kernels did not run");
-    char rms[TEST_MAX_ALLOWED][16], rns[TEST_MAX_ALLOWED][16], opt[96];
-    int n_rm = test_allowed_values("gemm.rm", rms), n_rn = test_allowed_values("gemm.rn", rns);
-    for (int i = 0; i < n_rm; i++)
-        for (int j = 0; j < n_rn; j++) {
-            REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rm", rms[i]));
-            REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.rn", rns[j]));
-            check_one(LUNET__GEMM_REG, 0, 0, big, 1.0f, 0.0f, 50 + (uint64_t)(i * 8 + j));
-            snprintf(opt, sizeof opt, "-DRM=%.15s -DRN=%.15s ", rms[i], rns[j]);
-            CHECK(built_with("gemm_packed_n", opt), "gemm_packed_n not built with %s", opt);
-        }
-    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
 }
 
 /* gemm_reg_nt reads only gemm.dm, gemm.dn and gemm.dv: every triple of them. */

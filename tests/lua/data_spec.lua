@@ -50,11 +50,7 @@ local function gzip(s)
          .. string.char(255 - n % 256, 255 - math.floor(n / 256)) .. s .. le32(crc32(s)) .. le32(n)
 end
 
-local function write(path, content)
-  local f = assert(io.open(path, "wb"))
-  f:write(content)
-  f:close()
-end
+local write = require("testutil").write
 
 local N, H, W = 10, 3, 4
 local LABELS = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3 }

@@ -20,11 +20,7 @@ local function be32(v)
                      bit.band(bit.rshift(v, 8), 255), bit.band(v, 255))
 end
 
-local function write(path, content)
-  local f = assert(io.open(path, "wb"))
-  f:write(content)
-  f:close()
-end
+local write = tu.write
 
 local function read_all(path)
   local f = assert(io.open(path, "rb"))

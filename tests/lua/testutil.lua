@@ -36,6 +36,20 @@ function M.slurp(path)
   return s
 end
 
+-- Writes `content` to the file at `path` (replacing it); fails the test when it cannot.
+function M.write(path, content)
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+end
+
+-- True when a file at `path` can be opened for reading.
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
 -- Makes a new directory $LUNET_TEST_TMP/<prefix>-<time>-<random> (/tmp without the
 -- variable) and returns its path.
 function M.tmpdir(prefix)

@@ -19,17 +19,9 @@ local function tune(args, env)
   return tu.sh(cmd, tmp)
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local write = tu.write
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = tu.exists
 
 describe("lunet.tuning", function()
   before_each(function() tuning.reset() end)
