@@ -6,26 +6,17 @@ Prints 'RESULT kind=numpy_sgemm n=N sec=S gflops=G reps=...' (S: the median of r
 timed products after one warm-up) and 'INFO blas=PATH', the BLAS library numpy loaded.
 """
 import argparse
-import os
 import statistics
 import sys
 import time
 
 import numpy as np
 
+from mapped_libs import mapped_libs
+
 
 def loaded_blas():
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1]
-                name = os.path.basename(path)
-                if "blas" in name or "mkl" in name or "blis" in name:
-                    libs.add(os.path.realpath(path))
-    except OSError:
-        pass
-    return ",".join(sorted(libs)) or "unknown"
+    return ",".join(mapped_libs()) or "unknown"
 
 
 def main():

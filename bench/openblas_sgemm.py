@@ -13,10 +13,11 @@ reference BLAS).
 """
 import argparse
 import ctypes
-import os
 import statistics
 import sys
 import time
+
+from mapped_libs import mapped_libs
 
 CANDIDATES = [
     "libopenblas.so.0",
@@ -27,16 +28,7 @@ CBLAS_ROW_MAJOR, CBLAS_NO_TRANS = 101, 111
 
 
 def loaded_libs(words):
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                path = line.split()[-1]
-                if any(w in os.path.basename(path) for w in words):
-                    libs.add(os.path.realpath(path))
-    except OSError:
-        pass
-    return ",".join(sorted(libs)) or "unknown"
+    return ",".join(mapped_libs(words)) or "unknown"
 
 
 def open_openblas():

@@ -23,6 +23,8 @@ import re
 import subprocess
 import sys
 
+from mapped_libs import BLAS_WORDS, mapped_libs
+
 BINDING = re.compile(r"binding file (\S*libtorch_cpu\S*) \[\d+\] to (\S+) \[\d+\]: normal symbol `([^']+)'")
 
 
@@ -41,19 +43,11 @@ def classify(path):
 
 
 def mapped_blas():
-    libs = set()
-    with open("/proc/self/maps") as f:
-        for line in f:
-            path = line.split()[-1]
-            base = os.path.basename(path)
-            if "blas" in base or "blis" in base or "mkl" in base:
-                libs.add(os.path.realpath(path))
-    return sorted(libs)
+    return mapped_libs()
 
 
 def is_blas_lib(path):
-    base = os.path.basename(path)
-    return "blas" in base or "blis" in base or "mkl" in base
+    return any(w in os.path.basename(path) for w in BLAS_WORDS)
 
 
 def bindings():
