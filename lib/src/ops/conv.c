@@ -390,8 +390,8 @@ static int weight_chunks(lunet_context *ctx, const conv_geom *g) {
     return chunks < g->n ? chunks : g->n;
 }
 
-static lunet_status run_weight_grad(lunet_context *ctx, const conv_geom *g, cl_mem xp, cl_mem gt, cl_mem part,
-                                    int chunks) {
+static lunet_status run_weight_grad(lunet_context *ctx, const conv_geom *g, cl_mem xp, cl_mem gt,
+                                    cl_mem part, int chunks) {
     int hp = g->h + 2 * g->ph, wpd = g->w + 2 * g->pw, per_chunk = (g->n + chunks - 1) / chunks;
     int taps = g->c * g->kh * g->kw, tb = direct_taps(ctx);
     lunet_arg args[] = {LUNET_ARG(xp),   LUNET_ARG(gt),    LUNET_ARG(part),  LUNET_ARG(g->n),
@@ -440,7 +440,8 @@ static lunet_status param_grads_direct(const conv_geom *g, const lunet_tensor *x
     if (st == LUNET_OK) st = pack_grad(ctx, g, grad_y, &gt);
     if (st == LUNET_OK) st = lunet__tensor_empty(ctx, 3, part_shape, &part);
     if (st == LUNET_OK) st = run_weight_grad(ctx, g, xp, lunet__mem(gt), lunet__mem(part), chunks);
-    if (st == LUNET_OK) st = run_weight_reduce(ctx, g, lunet__mem(part), chunks, grad_weight, grad_bias);
+    if (st == LUNET_OK)
+        st = run_weight_reduce(ctx, g, lunet__mem(part), chunks, grad_weight, grad_bias);
     lunet_tensor_free(xpad);
     lunet_tensor_free(gt);
     lunet_tensor_free(part);
@@ -528,7 +529,8 @@ lunet_status lunet_conv2d_backward(const lunet_tensor *x, const lunet_tensor *we
                                    const lunet_tensor *grad_y, lunet_tensor *grad_x,
                                    lunet_tensor *grad_weight, lunet_tensor *grad_bias,
                                    const lunet_conv_params *p) {
-    return lunet__conv_backward_algo(LUNET__CONV_AUTO, 2, x, weight, grad_y, grad_x, grad_weight, grad_bias, p);
+    return lunet__conv_backward_algo(LUNET__CONV_AUTO, 2, x, weight, grad_y, grad_x, grad_weight,
+                                     grad_bias, p);
 }
 
 lunet_status lunet_conv1d_forward(const lunet_tensor *x, const lunet_tensor *weight,
@@ -541,5 +543,6 @@ lunet_status lunet_conv1d_backward(const lunet_tensor *x, const lunet_tensor *we
                                    const lunet_tensor *grad_y, lunet_tensor *grad_x,
                                    lunet_tensor *grad_weight, lunet_tensor *grad_bias,
                                    const lunet_conv_params *p) {
-    return lunet__conv_backward_algo(LUNET__CONV_AUTO, 1, x, weight, grad_y, grad_x, grad_weight, grad_bias, p);
+    return lunet__conv_backward_algo(LUNET__CONV_AUTO, 1, x, weight, grad_y, grad_x, grad_weight,
+                                     grad_bias, p);
 }

@@ -104,7 +104,9 @@ static lunet_status run_reg(lunet_context *ctx, const char *suffix, int m, int n
  * gemm_packed_*): the packing pass costs O(k*n), the strided reads it saves O(m*n*k/rm). */
 #define PACKED_MIN_WORK (1 << 24)
 
-static bool use_packed(int64_t m, int64_t n, int64_t k) { return m * n * k >= PACKED_MIN_WORK && m >= 64; }
+static bool use_packed(int64_t m, int64_t n, int64_t k) {
+    return m * n * k >= PACKED_MIN_WORK && m >= 64;
+}
 
 static lunet_status run_packed(lunet_context *ctx, int trans_a, int trans_b, int M, int N, int K,
                                float alpha, cl_mem a, int ao, cl_mem b, int bo, float beta,
