@@ -284,7 +284,8 @@ static lunet_status pack_weight(lunet_context *ctx, const conv_geom *g, const lu
     lunet_arg args[] = {LUNET_ARG(w),     LUNET_ARG(dst),   LUNET_ARG(g->o), LUNET_ARG(g->c),
                         LUNET_ARG(g->kh), LUNET_ARG(g->kw), LUNET_ARG(flip)};
     size_t global[3] = {(size_t)t, (size_t)groups_of_8(out) * 8, 1};
-    return run_direct_kernel(ctx, "conv_pack_weight", global, LUNET_NARGS(args), args);
+    /* one element per work-item: 64 of them per work-group, not thousands of groups */
+    return run_direct_group(ctx, "conv_pack_weight", global, 64, LUNET_NARGS(args), args);
 }
 
 /* A padded copy [N, C, H + 2ph, W + 2pw] of src [N, C, H, W]. */
@@ -411,7 +412,7 @@ static lunet_status run_weight_reduce(lunet_context *ctx, const conv_geom *g, cl
     lunet_arg args[] = {LUNET_ARG(part), LUNET_ARG(gw),     LUNET_ARG(gb),     LUNET_ARG(g->o),
                         LUNET_ARG(taps), LUNET_ARG(chunks), LUNET_ARG(has_gw), LUNET_ARG(has_gb)};
     size_t global[3] = {(size_t)taps + 1, (size_t)g->o, 1};
-    return run_direct_kernel(ctx, "conv_weight_reduce", global, LUNET_NARGS(args), args);
+    return run_direct_group(ctx, "conv_weight_reduce", global, 64, LUNET_NARGS(args), args);
 }
 
 /* grad_y as gt [N][P][OG*8], channels innermost (the weight gradient's vector loads). */
