@@ -20,7 +20,8 @@ local opts, positional = cli.parse(arg, {
     .. "  reg block   gemm.rm x gemm.rn   (gemm_reg_nn/tn/tt: NN and TN shapes)\n"
     .. "  dot block   gemm.dm x gemm.dn x gemm.dv   (gemm_reg_nt: NT shapes)\n"
     .. "  tile        gemm.tile   (gemm_tiled_*: all shapes)\n"
-    .. "  conv        conv.algo (im2col | direct) x conv.pos x conv.taps, on LeNet-5's two\n"
+    .. "  conv        conv.algo (im2col | direct) x conv.pos x conv.taps, and conv.layout\n"
+    .. "              (flat | rows against auto), on LeNet-5's two\n"
     .. "              convolutions (forward + backward), with the GEMM settings chosen\n"
     .. "The best reg and dot blocks together are then compared with the best tile (geometric\n"
     .. "mean of the times over all shapes) to set gemm.variant; a default is replaced only by a\n"
@@ -408,11 +409,15 @@ for _, pos in ipairs(values_to_try("conv.pos", true)) do
                                     settings = { ["conv.algo"] = "direct", ["conv.pos"] = pos, ["conv.taps"] = taps } }
   end
 end
+for _, layout in ipairs({ "flat", "rows" }) do   -- auto (the default) picks per shape
+  conv_cands[#conv_cands + 1] = { label = "direct layout=" .. layout,
+                                  settings = { ["conv.algo"] = "direct", ["conv.layout"] = layout } }
+end
 local conv_default
 for _, cand in ipairs(conv_cands) do
   cand.samples, cand.median = {}, {}
   cand.is_default = true
-  for _, key in ipairs({ "conv.algo", "conv.pos", "conv.taps" }) do
+  for _, key in ipairs({ "conv.algo", "conv.pos", "conv.taps", "conv.layout" }) do
     local v = cand.settings[key]
     if v ~= nil and v ~= default(key) then cand.is_default = false end
   end

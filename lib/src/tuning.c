@@ -37,6 +37,9 @@ static const lunet_tuning_key KEYS[] = {
      "convolution: column matrix + GEMM (GPUs), or direct register-blocked kernels that never "
      "write the column matrix (CPUs)"},
     {"conv.pos", "4|8|16", "8", "8", "direct convolution: output positions per work-item"},
+    {"conv.layout", "auto|flat|rows", "auto", "auto",
+     "direct convolution: blocks of positions x 8 channels (flat), of 8 row outputs x up to 8 "
+     "channels (rows, stride 1), or whichever fills more lanes (auto)"},
     {"conv.taps", "4|8|16", "8", "8",
      "direct convolution, weight gradient: kernel taps per work-item"},
 };

@@ -276,7 +276,35 @@ static void test_conv_direct_every_tuning(void) {
     REQUIRE_OK(lunet_tuning_reset(test_ctx()));
 }
 
-/* The public ops follow conv.algo: im2col runs the im2col kernel, direct conv_direct. */
+/* Every conv.layout of the direct variant (flat blocks, row blocks, the automatic choice)
+ * on shapes with full and partial row blocks, 1 to 10 channels (one or two row groups),
+ * vertical stride 2, padding up to kernel - 1 (row blocks skip the border rows exactly)
+ * and horizontal stride 2 (row blocks need 1: flat then). */
+static void test_conv_direct_every_layout(void) {
+    char layouts[TEST_MAX_ALLOWED][16];
+    int n_layouts = test_allowed_values("conv.layout", layouts);
+    ref_conv shapes[] = {
+        {.n = 3, .c = 1, .h = 12, .w = 20, .o = 6, .kh = 5, .kw = 5, .sh = 1, .sw = 1, .ph = 2, .pw = 2},
+        {.n = 2, .c = 6, .h = 9, .w = 13, .o = 10, .kh = 3, .kw = 4, .sh = 1, .sw = 1, .ph = 2, .pw = 0},
+        {.n = 2, .c = 3, .h = 11, .w = 17, .o = 1, .kh = 2, .kw = 3, .sh = 2, .sw = 1, .ph = 1, .pw = 1},
+        {.n = 2, .c = 2, .h = 7, .w = 16, .o = 5, .kh = 3, .kw = 3, .sh = 1, .sw = 2, .ph = 1, .pw = 1},
+    };
+    for (int i = 0; i < n_layouts; i++) {
+        REQUIRE_OK(lunet_tuning_set(test_ctx(), "conv.layout", layouts[i]));
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            problem p = problem_make(2, shapes[s], s != 2, 1300 + 10 * (uint64_t)s);
+            p.algo = LUNET__CONV_DIRECT;
+            check_problem(&p);
+            problem_free(&p);
+        }
+        check_all_algos(2, (ref_conv){.n = 4, .c = 6, .h = 14, .w = 14, .o = 16, .kh = 5, .kw = 5,
+                                      .sh = 1, .sw = 1, .ph = 0, .pw = 0},
+                        true, 1350);
+    }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+}
+
+/* The public ops follow conv.algo: im2col runs the im2col kernel, direct packs weights. */
 static void test_conv_algo_from_store(void) {
     lunet_context *ctx = NULL;   /* a fresh context: no kernels built yet */
     REQUIRE_OK(lunet_context_create(NULL, &ctx));
@@ -285,7 +313,7 @@ static void test_conv_algo_from_store(void) {
     REQUIRE_OK(lunet_tensor_create(ctx, 4, (int64_t[]){2, 1, 3, 3}, &w));
     REQUIRE_OK(lunet_tensor_create(ctx, 4, (int64_t[]){1, 2, 2, 2}, &y));
     lunet_conv_params cp = {1, 1, 0, 0};
-    const char *algos[] = {"im2col", "direct"}, *kernels[] = {"im2col", "conv_direct"};
+    const char *algos[] = {"im2col", "direct"}, *kernels[] = {"im2col", "conv_pack_weight"};
     for (int a = 0; a < 2; a++) {
         REQUIRE_OK(lunet_tuning_set(ctx, "conv.algo", algos[a]));
         REQUIRE_OK(lunet_conv2d_forward(x, w, NULL, y, &cp));
@@ -513,6 +541,7 @@ int main(void) {
     RUN(test_conv2d_random);
     RUN(test_conv2d_direct_blocks);
     RUN(test_conv_direct_every_tuning);
+    RUN(test_conv_direct_every_layout);
     RUN(test_conv_algo_from_store);
     RUN(test_conv2d_lenet_shapes);
     RUN(test_conv1d_random);

@@ -15,7 +15,7 @@ static char tmp_root[512];
 /* The keys the ops read through lunet__tuned: each must be in the table. */
 static const char *const KEYS_READ_BY_OPS[] = {"gemm.variant", "gemm.rm", "gemm.rn", "gemm.dm",
                                                "gemm.dn", "gemm.dv", "gemm.tile", "conv.algo",
-                                               "conv.pos", "conv.taps"};
+                                               "conv.pos", "conv.taps", "conv.layout"};
 
 static void write_text(const char *path, const char *text, size_t len) {
     FILE *f = fopen(path, "wb");

@@ -17,6 +17,7 @@
  * on the same buffers (no copies).
  */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -308,10 +309,53 @@ typedef struct direct_conv {
     int pad_rows;   /* zero rows above the data (and below it): hp - 2 * pad_rows hold data */
 } direct_conv;
 
+/* Output channels per work-item of conv_rows: all of them up to 8 (no idle registers). */
+static int rows_channels(const direct_conv *d) { return d->o < 8 ? d->o : 8; }
+
+/* The share of useful lanes of each layout: conv_direct's blocks of pos positions x 8
+ * channels, conv_rows' blocks of 8 row outputs x rows_channels channels. */
+static double flat_fill(const direct_conv *d, int pos) {
+    double p = (double)d->oh * d->ow, o = d->o;
+    return p / (pos * ceil(p / pos)) * (o / (8 * ceil(o / 8)));
+}
+static double rows_fill(const direct_conv *d) {
+    double ow = d->ow, o = d->o, ob = rows_channels(d);
+    return ow / (8 * ceil(ow / 8)) * (o / (ob * ceil(o / ob)));
+}
+
+/* conv.layout: "auto|flat|rows"; rows needs horizontal stride 1 (a vload8 per tap). */
+static bool use_rows(lunet_context *ctx, const direct_conv *d) {
+    int layout = lunet__tuned(ctx, "conv.layout", 0);
+    if (d->sw != 1 || layout == 1) return false;
+    return layout == 2 || rows_fill(d) > flat_fill(d, direct_pos(ctx));
+}
+
+static lunet_status run_rows(lunet_context *ctx, const direct_conv *d, cl_mem xp, cl_mem wp,
+                             cl_mem bm, int has_bias, cl_mem y) {
+    int real_rows = d->hp - 2 * d->pad_rows, ob = rows_channels(d);
+    lunet_arg args[] = {LUNET_ARG(xp),    LUNET_ARG(wp),     LUNET_ARG(bm),       LUNET_ARG(y),
+                        LUNET_ARG(d->n),
+                        LUNET_ARG(d->c),  LUNET_ARG(d->hp),  LUNET_ARG(d->wp),    LUNET_ARG(d->o),
+                        LUNET_ARG(d->oh), LUNET_ARG(d->ow),  LUNET_ARG(d->kh),    LUNET_ARG(d->kw),
+                        LUNET_ARG(d->sh), LUNET_ARG(has_bias), LUNET_ARG(d->pad_rows),
+                        LUNET_ARG(real_rows)};
+    char options[32];
+    snprintf(options, sizeof options, "-DOB=%d", ob);
+    size_t blocks = ((size_t)d->ow + 7) / 8;
+    size_t global[3] = {blocks, (size_t)d->oh, (size_t)d->n * (size_t)((d->o + ob - 1) / ob)};
+    /* about 16 work-items per work-group: whole rows, as many as fit (evenly split) */
+    size_t per = blocks < 16 ? 16 / blocks : 1, oh = (size_t)d->oh;
+    size_t rows = (oh + ((oh + per - 1) / per) - 1) / ((oh + per - 1) / per);
+    size_t local[3] = {blocks, rows, 1};
+    return lunet__run(ctx, "conv_rows", "conv_rows", options, 3, global, local, LUNET_NARGS(args),
+                      args);
+}
+
 static lunet_status run_direct(lunet_context *ctx, const direct_conv *d, cl_mem xp, cl_mem wp,
                                const lunet_tensor *bias, cl_mem y) {
     cl_mem bm = bias ? lunet__mem(bias) : wp; /* any valid buffer when there is no bias */
     int has_bias = bias != NULL, real_rows = d->hp - 2 * d->pad_rows;
+    if (use_rows(ctx, d)) return run_rows(ctx, d, xp, wp, bm, has_bias, y);
     lunet_arg args[] = {LUNET_ARG(xp),    LUNET_ARG(wp),    LUNET_ARG(bm),    LUNET_ARG(y),
                         LUNET_ARG(d->c),  LUNET_ARG(d->hp), LUNET_ARG(d->wp), LUNET_ARG(d->o),
                         LUNET_ARG(d->oh), LUNET_ARG(d->ow), LUNET_ARG(d->kh), LUNET_ARG(d->kw),
