@@ -258,12 +258,13 @@ static int direct_taps(lunet_context *ctx) { return lunet__tuned(ctx, "conv.taps
 
 /* Small explicit work-groups: PoCL's own choice makes a few huge ones (one per thread at
  * best, and a stack overflow with these register blocks at worst). group0 work-items
- * along dimension 0 (global[0] is rounded up to a multiple; the extra ones return). */
+ * along dimension 0 (global[0] is rounded up to a multiple; the extra ones return), the
+ * same whatever the shape where possible: PoCL compiles a kernel once per local size. */
 static lunet_status run_direct_group(lunet_context *ctx, const char *name, const size_t *global,
                                      size_t group0, int nargs, const lunet_arg *args) {
     char options[64];
     snprintf(options, sizeof options, "-DPOS=%d -DTB=%d", direct_pos(ctx), direct_taps(ctx));
-    size_t local[3] = {group0 < global[0] ? group0 : global[0], 1, 1};
+    size_t local[3] = {group0, 1, 1};
     return lunet__run(ctx, "conv_direct", name, options, 3, global, local, nargs, args);
 }
 
