@@ -137,15 +137,7 @@ local function results(out)
   return list
 end
 
-local function median(list)
-  if #list == 0 then return nil end
-  local s = {}
-  for i, v in ipairs(list) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) / 2] end
-  return (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local median = require("lunet.progress").median
 
 local function loadavg()
   return (read_file("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)") or "?"

@@ -52,14 +52,7 @@ local models = require("lunet.models")
 local data = require("lunet.data")
 local C = lunet.C
 
-local function median(list)
-  local s = {}
-  for i, v in ipairs(list) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) / 2] end
-  return (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local median = require("lunet.progress").median
 
 local function data_dir()
   if opts.data then return opts.data end

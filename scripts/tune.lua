@@ -198,18 +198,7 @@ end
 local function time_calls(s, iters) return time_with(run, s, iters) end
 
 local TARGET = opts.quick and 0.002 or 0.01   -- seconds per timed sample
-local function median(list)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local n = #t
-  return n % 2 == 1 and t[(n + 1) / 2] or (t[n / 2] + t[n / 2 + 1]) / 2
-end
-local function geomean(list)
-  local sum = 0
-  for _, v in ipairs(list) do sum = sum + math.log(v) end
-  return math.exp(sum / #list)
-end
+local median, geomean = progress.median, progress.geomean
 
 -- First pass: build the kernels (one call), then find how many calls fill TARGET.
 io.stderr:write(string.format("tune: %d candidates on %s, %d shapes, %d rounds\n", #candidates, device.name,
