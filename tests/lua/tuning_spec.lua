@@ -23,6 +23,16 @@ local write = tu.write
 
 local exists = tu.exists
 
+-- The device defaults differ between CPUs and GPUs (gemm.variant: reg or tiled); the
+-- tests run on whatever device LUNET_DEVICE picks.
+local ON_GPU = require("lunet.context").device().type == "gpu"
+local function device_default(key)
+  local k = tuning.key(key)
+  return ON_GPU and k.gpu_default or k.cpu_default
+end
+local VARIANT = device_default("gemm.variant")
+local OTHER_VARIANT = VARIANT == "reg" and "tiled" or "reg"   -- one that a saved file keeps
+
 describe("lunet.tuning", function()
   before_each(function() tuning.reset() end)
   after_each(function() tuning.reset() end)
@@ -43,8 +53,7 @@ describe("lunet.tuning", function()
   end)
 
   it("gets and sets values: numbers for integer keys, strings for names", function()
-    -- the tests run on PoCL, a CPU
-    assert.are.equal("reg", tuning.get("gemm.variant"))
+    assert.are.equal(VARIANT, tuning.get("gemm.variant"))
     assert.are.equal(16, tuning.get("gemm.rn"))
     assert.is_false(tuning.is_set("gemm.rn"))
     tuning.set("gemm.rn", 8)
@@ -57,7 +66,7 @@ describe("lunet.tuning", function()
     assert.is_false(tuning.is_set("gemm.rn"))
     assert.are.equal("tiled", tuning.get("gemm.variant"))
     tuning.reset()
-    assert.are.equal("reg", tuning.get("gemm.variant"))
+    assert.are.equal(VARIANT, tuning.get("gemm.variant"))
   end)
 
   it("rejects unknown keys and values that are not allowed, changing nothing", function()
@@ -72,17 +81,17 @@ describe("lunet.tuning", function()
 
   it("saves and loads files, and a bad file is an error that changes nothing", function()
     local path = tmp .. "/saved.txt"
-    tuning.set("gemm.variant", "tiled")
+    tuning.set("gemm.variant", OTHER_VARIANT)
     tuning.set("gemm.tile", 32)
     assert.are.equal(path, tuning.save(path))
     local text = tu.slurp(path)
-    assert.is_truthy(text:find("\ngemm.variant = tiled\n", 1, true), text)
+    assert.is_truthy(text:find("\ngemm.variant = " .. OTHER_VARIANT .. "\n", 1, true), text)
     assert.is_truthy(text:find("\ngemm.tile = 32\n", 1, true), text)
     assert.is_falsy(text:find("gemm.rm", 1, true), text)   -- defaults are not written
     tuning.reset()
     tuning.set("gemm.rm", 2)
     tuning.load(path)
-    assert.are.same({ "tiled", 32, 8 }, { tuning.get("gemm.variant"), tuning.get("gemm.tile"), tuning.get("gemm.rm") })
+    assert.are.same({ OTHER_VARIANT, 32, 8 }, { tuning.get("gemm.variant"), tuning.get("gemm.tile"), tuning.get("gemm.rm") })
 
     write(path, "gemm.variant = reg\ngemm.tile = 48\n")
     tu.fails_exactly("tuning file " .. path .. ', line 2: gemm.tile = "48" is not allowed (allowed: 64|32|16|8|4)',
@@ -92,7 +101,7 @@ describe("lunet.tuning", function()
     write(path, "\0\1\2\3")
     tu.fails_with("binary data, not a tuning file", tuning.load, path)
     tu.fails_with("cannot open: No such file", tuning.load, tmp .. "/absent.txt")
-    assert.are.same({ "tiled", 32 }, { tuning.get("gemm.variant"), tuning.get("gemm.tile") })
+    assert.are.same({ OTHER_VARIANT, 32 }, { tuning.get("gemm.variant"), tuning.get("gemm.tile") })
     tu.fails_with("cannot create " .. tmp .. "/no/dir/t.txt", tuning.save, tmp .. "/no/dir/t.txt")
   end)
 
@@ -141,7 +150,7 @@ describe("scripts/tune.lua", function()
     out, err, status = tune({ "--quick" }, env)
     assert.are.equal(0, status, err)
     for _, want in ipairs({ "c1.fwd", "f1.dx", "reg block", "dot block", "tile", "rm=8 rn=16 *",
-                            "chosen: ", "gemm.variant = ", "direct pos=8 taps=8 *", "im2col",
+                            "chosen: ", "gemm.variant = ", "direct pos=8 taps=8", "im2col",
                             "chosen for convolutions: ", "saved to " .. path }) do
       assert.is_truthy(out:find(want, 1, true), "output lacks " .. want .. ":\n" .. out)
     end
@@ -149,7 +158,7 @@ describe("scripts/tune.lua", function()
     local variant = text:match("\ngemm.variant = (%a+)\n")
     assert.is_truthy(variant == "reg" or variant == "tiled", text)
     assert.is_truthy(text:find("\ngemm.rm = %d+\n"), text)
-    local algo = text:match("\nconv.algo = (%a+)\n")
+    local algo = text:match("\nconv.algo = (%w+)\n")   -- %w: im2col has a digit
     assert.is_truthy(algo == "direct" or algo == "im2col", text)
 
     -- a new process reads the file
@@ -162,7 +171,7 @@ describe("scripts/tune.lua", function()
     -- LUNET_TUNING=0: the defaults
     out, err, status = tune({ "--show" }, env .. " LUNET_TUNING=0")
     assert.are.equal(0, status, err)
-    assert.is_truthy(out:find("gemm.variant +reg +%(default;"), out)
+    assert.is_truthy(out:find("gemm.variant +" .. VARIANT .. " +%(default;"), out)
     assert.is_truthy(out:find("LUNET_TUNING=0: the file is not read", 1, true), out)
 
     -- a corrupt file: a warning, the defaults, and the script still works
@@ -172,7 +181,7 @@ describe("scripts/tune.lua", function()
     assert.is_truthy(err:find("lunet: warning: tuning file " .. path .. ', line 1: gemm.variant = "fast" is not allowed',
                               1, true), err)
     assert.is_truthy(err:find("the file is ignored and the device defaults apply", 1, true), err)
-    assert.is_truthy(out:find("gemm.variant +reg +%(default;"), out)
+    assert.is_truthy(out:find("gemm.variant +" .. VARIANT .. " +%(default;"), out)
 
     out, err, status = tune({ "--reset" }, env)
     assert.are.equal(0, status, err)
