@@ -181,8 +181,9 @@ static inline void gemm_dot(int M, int N, int K, float alpha, __global const flo
 
 /* Stage the tiles of op(A) and op(B) starting at row i0 / column j0 / depth k0; the
  * index order follows the memory order so that neighbouring work-items read
- * neighbouring addresses. Outside the matrices the tiles hold zeros. */
-static inline void load_tiles(const int ta, const int tb, int M, int N, int K,
+ * neighbouring addresses. Outside the matrices, and at depths from ke on, the tiles hold
+ * zeros. */
+static inline void load_tiles(const int ta, const int tb, int M, int N, int K, int ke,
                               __global const float *a, __global const float *b, int i0,
                               int j0, int k0, int tid, __local float (*as)[TSM],
                               __local float (*bs)[TSN]) {
@@ -190,19 +191,20 @@ static inline void load_tiles(const int ta, const int tb, int M, int N, int K,
         const int ii = ta ? l % TSM : l / TSK;
         const int kk = ta ? l / TSM : l % TSK;
         const int gi = i0 + ii, gk = k0 + kk;
-        as[kk][ii] = (gi < M && gk < K) ? A_AT(ta, gi, gk) : 0.0f;
+        as[kk][ii] = (gi < M && gk < ke) ? A_AT(ta, gi, gk) : 0.0f;
     }
     for (int l = tid; l < TSK * TSN; l += TILED_WG) {
         const int jj = tb ? l / TSK : l % TSN;
         const int kk = tb ? l % TSK : l / TSN;
         const int gj = j0 + jj, gk = k0 + kk;
-        bs[kk][jj] = (gj < N && gk < K) ? B_AT(tb, gk, gj) : 0.0f;
+        bs[kk][jj] = (gj < N && gk < ke) ? B_AT(tb, gk, gj) : 0.0f;
     }
 }
 
-static inline void gemm_tiled(const int ta, const int tb, int M, int N, int K, float alpha,
-                              __global const float *a, __global const float *b, float beta,
-                              __global float *c, __local float (*as)[TSM],
+/* The depth range [kb, ke) of the product; kb is a multiple of TSK (split-K chunks). */
+static inline void gemm_tiled(const int ta, const int tb, int M, int N, int K, int kb, int ke,
+                              float alpha, __global const float *a, __global const float *b,
+                              float beta, __global float *c, __local float (*as)[TSM],
                               __local float (*bs)[TSN]) {
     const int tn = (int)get_local_id(0), tm = (int)get_local_id(1);
     const int tid = tm * RTSN + tn;
@@ -212,8 +214,8 @@ static inline void gemm_tiled(const int ta, const int tb, int M, int N, int K, f
     for (int r = 0; r < WPTM; r++)
         for (int q = 0; q < WPTN; q++) acc[r][q] = 0.0f;
 
-    for (int k0 = 0; k0 < K; k0 += TSK) {
-        load_tiles(ta, tb, M, N, K, a, b, i0, j0, k0, tid, as, bs);
+    for (int k0 = kb; k0 < ke; k0 += TSK) {
+        load_tiles(ta, tb, M, N, K, ke, a, b, i0, j0, k0, tid, as, bs);
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int kk = 0; kk < TSK; kk++) {
             float bv[WPTN];
@@ -249,7 +251,20 @@ static inline void gemm_tiled(const int ta, const int tb, int M, int N, int K, f
     void gemm_tiled_##suffix(GEMM_ARGS) {                                                \
         __local float as[TSK][TSM];                                                      \
         __local float bs[TSK][TSN];                                                      \
-        gemm_tiled(ta, tb, M, N, K, alpha, a + a_off, b + b_off, beta, c + c_off, as, bs); \
+        gemm_tiled(ta, tb, M, N, K, 0, K, alpha, a + a_off, b + b_off, beta, c + c_off, as, \
+                   bs);                                                                  \
+    }                                                                                    \
+    /* Split-K: work-group z takes the depths [z*kc, (z+1)*kc) and writes its partial   \
+     * product to partial[z] (M x N); gemm_sum_partials adds them up. */                 \
+    __kernel __attribute__((reqd_work_group_size(RTSN, RTSM, 1)))                        \
+    void gemm_tiled_split_##suffix(int M, int N, int K, int kc, __global const float *a,  \
+                                   int a_off, __global const float *b, int b_off,        \
+                                   __global float *partial) {                            \
+        __local float as[TSK][TSM];                                                      \
+        __local float bs[TSK][TSN];                                                      \
+        const int z = (int)get_group_id(2), kb = z * kc;                                 \
+        gemm_tiled(ta, tb, M, N, K, kb, min(K, kb + kc), 1.0f, a + a_off, b + b_off, 0.0f, \
+                   partial + (size_t)z * M * N, as, bs);                                 \
     }
 
 /* One variant per program build (-DGEMM_TILED picks the tiled one): compiling is slow. */
@@ -258,6 +273,16 @@ DEFINE_TILED(nn, 0, 0)
 DEFINE_TILED(nt, 0, 1)
 DEFINE_TILED(tn, 1, 0)
 DEFINE_TILED(tt, 1, 1)
+/* C = alpha * (partial[0] + ... + partial[S-1]) + beta * C, summed in a fixed order so that
+ * the result does not depend on scheduling. */
+__kernel void gemm_sum_partials(int MN, int S, __global const float *partial, float alpha,
+                                float beta, __global float *c, int c_off) {
+    const int i = (int)get_global_id(0);
+    if (i >= MN) return;
+    float sum = 0.0f;
+    for (int z = 0; z < S; z++) sum += partial[(size_t)z * MN + i];
+    store_c(c + c_off, i, alpha, sum, beta);
+}
 #else
 DEFINE_REG(nn, 0, 0)
 __kernel void gemm_reg_nt(GEMM_ARGS) {

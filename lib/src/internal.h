@@ -227,6 +227,12 @@ void lunet__profile_free(lunet_context *ctx);
 lunet_status lunet__gemm(lunet_context *ctx, int trans_a, int trans_b, int64_t m, int64_t n,
                          int64_t k, float alpha, cl_mem a, size_t a_offset, cl_mem b,
                          size_t b_offset, float beta, cl_mem c, size_t c_offset);
+/* lunet__gemm for products whose depth k is the batch (weight gradients): the GPU variant
+ * always splits the depth into chunks summed afterwards (two launches at any batch size). */
+lunet_status lunet__gemm_reduce(lunet_context *ctx, int trans_a, int trans_b, int64_t m,
+                                int64_t n, int64_t k, float alpha, cl_mem a, size_t a_offset,
+                                cl_mem b, size_t b_offset, float beta, cl_mem c,
+                                size_t c_offset);
 
 /* ---- convolution variants (ops/conv.c) ---- */
 typedef enum lunet__conv_algo {

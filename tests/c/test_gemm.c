@@ -2,7 +2,8 @@
  * blocks and local-memory tiles, forced through lunet__gemm_variant), all four
  * transpositions, odd and edge sizes, element offsets, alpha/beta (beta == 0 ignores
  * NaN in C), every block and tile size the tuning store allows (so whatever
- * scripts/tune.lua picks has been checked here), the store choosing the variant, the
+ * scripts/tune.lua picks has been checked here), split-K for few tiles and a long depth,
+ * the store choosing the variant, the
  * public lunet_gemm on tensors, and its error paths. */
 #include <math.h>
 
@@ -156,6 +157,67 @@ static void test_gemm_tiles(void) {
     REQUIRE_OK(lunet_tuning_reset(test_ctx()));
 }
 
+/* Split-K (gemm_tiled_split_*, gemm_sum_partials): products with fewer output tiles than
+ * the device has compute units and a long depth, for every tile size, in all four
+ * transpositions, with depths that do not divide into the chunks evenly. */
+static void test_gemm_split_k(void) {
+    static const gemm_case SPLIT_CASES[] = {{3, 4, 700}, {6, 25, 5000}, {64, 64, 300}, {1, 1, 257}};
+    char tiles[TEST_MAX_ALLOWED][16];
+    int n = test_allowed_values("gemm.tile", tiles);
+    for (int i = 0; i < n; i++) {
+        REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.tile", tiles[i]));
+        for (size_t c = 0; c < sizeof SPLIT_CASES / sizeof SPLIT_CASES[0]; c++)
+            for (int t = 0; t < 4; t++)
+                check_one(LUNET__GEMM_TILED, t >> 1, t & 1, SPLIT_CASES[c], t % 2 ? 1.0f : -0.5f,
+                          (t + (int)c) % 3 == 0 ? 0.0f : 0.75f, 60 + (uint64_t)(i * 16 + c * 4 + t));
+    }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+    if (test_ctx()->info.compute_units >= 2)
+        CHECK(built_with("gemm_tiled_split_nt", "") && built_with("gemm_tiled_split_tn", "") &&
+                  built_with("gemm_sum_partials", ""),
+              "the split-K kernels did not run");
+}
+
+static uint64_t launches(void) {
+    lunet_stats st;
+    lunet_context_stats(test_ctx(), &st);
+    return st.kernel_launches;
+}
+
+/* lunet__gemm_reduce (the weight gradients of conv and linear, whose depth is the batch):
+ * right at any depth, and with the tiled variant always the split path (two launches), so
+ * that a training step launches as many kernels at any batch size. */
+static void test_gemm_reduce(void) {
+    static const int depths[] = {8, 64, 300, 5000};
+    static const char *const variants[] = {"tiled", "reg"};
+    for (int v = 0; v < 2; v++) {
+        REQUIRE_OK(lunet_tuning_set(test_ctx(), "gemm.variant", variants[v]));
+        uint64_t counts[4];
+        for (int d = 0; d < 4; d++) {
+            gemm_case g = {6, 25, depths[d]};
+            int64_t na = (int64_t)g.m * g.k, nb = (int64_t)g.k * g.n, nc = (int64_t)g.m * g.n;
+            float *a = host_random(na, 70 + d), *b = host_random(nb, 80 + d), *c = host_random(nc, 90 + d);
+            lunet_tensor *ta = test_tensor(1, (int64_t[]){na}, a), *tb = test_tensor(1, (int64_t[]){nb}, b);
+            lunet_tensor *tc = test_tensor(1, (int64_t[]){nc}, c);
+            uint64_t before = launches();
+            REQUIRE_OK(lunet__gemm_reduce(test_ctx(), 0, 1, g.m, g.n, g.k, 0.5f, lunet__mem(ta), 0,
+                                          lunet__mem(tb), 0, 1.0f, lunet__mem(tc), 0));
+            counts[d] = launches() - before;
+            float *got = test_download(tc);
+            ref_gemm(0, 1, g.m, g.n, g.k, 0.5f, a, b, 1.0f, c);
+            double err = test_rel_error(got, c, nc);
+            CHECK(err <= 1e-4, "%s k=%d: rel err %g", variants[v], g.k, err);
+            free(a), free(b), free(c), free(got);
+            lunet_tensor_free(ta), lunet_tensor_free(tb), lunet_tensor_free(tc);
+        }
+        uint64_t want = v == 0 ? 2 : 1;
+        for (int d = 0; d < 4; d++)
+            CHECK(counts[d] == want, "%s k=%d: %llu launches, not %llu", variants[v], depths[d],
+                  (unsigned long long)counts[d], (unsigned long long)want);
+    }
+    REQUIRE_OK(lunet_tuning_reset(test_ctx()));
+}
+
 /* LUNET__GEMM_AUTO (what conv and linear use) runs the variant gemm.variant names. */
 static void test_gemm_variant_from_store(void) {
     lunet_context *ctx = NULL;   /* a fresh context: no kernels built yet */
@@ -248,6 +310,8 @@ int main(void) {
     RUN(test_gemm_packed);
     RUN(test_gemm_dot_blocks);
     RUN(test_gemm_tiles);
+    RUN(test_gemm_split_k);
+    RUN(test_gemm_reduce);
     RUN(test_gemm_variant_from_store);
     RUN(test_gemm_auto_variant);
     RUN(test_gemm_empty_k);

@@ -218,8 +218,8 @@ static lunet_status backward_gemms(const conv_geom *g, const lunet_tensor *x,
     if (st == LUNET_OK && grad_weight) {
         st = run_im2col(ctx, g, "im2col", lunet__mem(x), lunet__mem(col));
         if (st == LUNET_OK)
-            st = lunet__gemm(ctx, 0, 1, g->o, col_rows(g), col_cols(g), 1.0f, dyp, 0,
-                             lunet__mem(col), 0, 1.0f, lunet__mem(grad_weight), 0);
+            st = lunet__gemm_reduce(ctx, 0, 1, g->o, col_rows(g), col_cols(g), 1.0f, dyp, 0,
+                                    lunet__mem(col), 0, 1.0f, lunet__mem(grad_weight), 0);
     }
     if (st == LUNET_OK && grad_x) {
         st = lunet__gemm(ctx, 1, 0, col_rows(g), col_cols(g), g->o, 1.0f, lunet__mem(weight), 0,

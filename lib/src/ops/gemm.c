@@ -138,23 +138,80 @@ static lunet_status run_packed(lunet_context *ctx, int trans_a, int trans_b, int
     return st;
 }
 
-static lunet_status run_tiled(lunet_context *ctx, const char *suffix, int m, int n, int nargs,
-                              const lunet_arg *args) {
+/* Split-K: a product with few output tiles and a long depth (LeNet's weight gradients,
+ * 6x25 outputs over 64 images x 784 positions) would run on as many work-groups as tiles,
+ * each walking the whole depth; on an H100 that made conv1's weight gradient 4.8 ms.
+ * Chunks of the depth, at least SPLIT_MIN_CHUNK deep, then run side by side until about
+ * two work-groups per compute unit are busy, and gemm_sum_partials adds them up. Layers
+ * ask for it only where the depth is the batch (lunet__gemm_reduce: weight gradients), and
+ * then always, so that a step's launches stay the same at any batch size. */
+#define SPLIT_MIN_CHUNK 128
+
+/* The number of depth chunks worth running (1: none) and their depth *kc, a multiple of tsk. */
+static int split_count(const lunet_context *ctx, size_t tiles, int K, int tsk, int *kc) {
+    size_t units = ctx->info.compute_units > 0 ? (size_t)ctx->info.compute_units : 1;
+    *kc = K > 0 ? K : 1;
+    if (tiles >= units || K < 2 * SPLIT_MIN_CHUNK) return 1;
+    size_t want = (2 * units + tiles - 1) / tiles, most = (size_t)K / SPLIT_MIN_CHUNK;
+    size_t chunks = want < most ? want : most;
+    if (chunks < 2) return 1;
+    int depth = (int)(((size_t)K + chunks - 1) / chunks);
+    *kc = (depth + tsk - 1) / tsk * tsk;
+    return (K + *kc - 1) / *kc;
+}
+
+static lunet_status run_split(lunet_context *ctx, const char *suffix, const char *options,
+                              const size_t *global, const size_t *local, int chunks, int kc,
+                              int M, int N, int K, float alpha, cl_mem a, int ao, cl_mem b,
+                              int bo, float beta, cl_mem c, int co) {
+    lunet_tensor *partial = NULL;
+    int64_t shape[1] = {(int64_t)chunks * M * N};
+    lunet_status st = lunet__tensor_empty(ctx, 1, shape, &partial);
+    if (st != LUNET_OK) return st;
+    cl_mem p = lunet__mem(partial);
+    char name[40];
+    snprintf(name, sizeof name, "gemm_tiled_split_%s", suffix);
+    lunet_arg args[] = {LUNET_ARG(M), LUNET_ARG(N),  LUNET_ARG(K), LUNET_ARG(kc), LUNET_ARG(a),
+                        LUNET_ARG(ao), LUNET_ARG(b), LUNET_ARG(bo), LUNET_ARG(p)};
+    size_t global3[3] = {global[0], global[1], (size_t)chunks}, local3[3] = {local[0], local[1], 1};
+    st = lunet__run(ctx, "gemm", name, options, 3, global3, local3, LUNET_NARGS(args), args);
+    int mn = M * N;
+    lunet_arg sum_args[] = {LUNET_ARG(mn),   LUNET_ARG(chunks), LUNET_ARG(p), LUNET_ARG(alpha),
+                            LUNET_ARG(beta), LUNET_ARG(c),      LUNET_ARG(co)};
+    size_t sum_global[1] = {(size_t)mn}, sum_local[1] = {64};
+    if (st == LUNET_OK)
+        st = lunet__run(ctx, "gemm", "gemm_sum_partials", options, 1, sum_global, sum_local,
+                        LUNET_NARGS(sum_args), sum_args);
+    lunet_tensor_free(partial);
+    return st;
+}
+
+static lunet_status run_tiled(lunet_context *ctx, lunet__gemm_split split, const char *suffix,
+                              int M, int N, int K, float alpha, cl_mem a, int ao, cl_mem b,
+                              int bo, float beta, cl_mem c, int co) {
     char name[32], options[160];
     snprintf(name, sizeof name, "gemm_tiled_%s", suffix);
     const tiled_config *t = NULL;
     lunet_status st = pick_tiled(ctx, name, &t, options, sizeof options);
     if (st != LUNET_OK) return st;
     size_t local[2] = {(size_t)(t->tsn / t->wptn), (size_t)(t->tsm / t->wptm)};
-    size_t global[2] = {(size_t)(n + t->tsn - 1) / (size_t)t->tsn * local[0],
-                        (size_t)(m + t->tsm - 1) / (size_t)t->tsm * local[1]};
-    return lunet__run(ctx, "gemm", name, options, 2, global, local, nargs, args);
+    size_t groups[2] = {(size_t)(N + t->tsn - 1) / (size_t)t->tsn,
+                        (size_t)(M + t->tsm - 1) / (size_t)t->tsm};
+    size_t global[2] = {groups[0] * local[0], groups[1] * local[1]};
+    int kc = K, chunks = split_count(ctx, groups[0] * groups[1], K, t->tsk, &kc);
+    if (split == LUNET__SPLIT_ALWAYS || (split == LUNET__SPLIT_SHAPE && chunks > 1))
+        return run_split(ctx, suffix, options, global, local, chunks, kc, M, N, K, alpha, a, ao,
+                         b, bo, beta, c, co);
+    lunet_arg args[] = {LUNET_ARG(M), LUNET_ARG(N),  LUNET_ARG(K),    LUNET_ARG(alpha),
+                        LUNET_ARG(a), LUNET_ARG(ao), LUNET_ARG(b),    LUNET_ARG(bo),
+                        LUNET_ARG(beta), LUNET_ARG(c), LUNET_ARG(co)};
+    return lunet__run(ctx, "gemm", name, options, 2, global, local, LUNET_NARGS(args), args);
 }
 
-lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int trans_a,
-                                 int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                                 cl_mem a, size_t a_offset, cl_mem b, size_t b_offset,
-                                 float beta, cl_mem c, size_t c_offset) {
+lunet_status lunet__gemm_ex(lunet_context *ctx, lunet__gemm_kind kind, lunet__gemm_split split,
+                            int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                            float alpha, cl_mem a, size_t a_offset, cl_mem b, size_t b_offset,
+                            float beta, cl_mem c, size_t c_offset) {
     lunet_status st = check_sizes(m, n, k, a_offset, b_offset, c_offset);
     if (st != LUNET_OK || m == 0 || n == 0) return st;
     if (kind == LUNET__GEMM_AUTO)
@@ -170,14 +227,30 @@ lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int 
     if (kind == LUNET__GEMM_REG && use_packed(m, n, k))
         return run_packed(ctx, trans_a, trans_b, M, N, K, alpha, a, ao, b, bo, beta, c, co);
     if (kind == LUNET__GEMM_REG) return run_reg(ctx, suffix, M, N, LUNET_NARGS(args), args);
-    return run_tiled(ctx, suffix, M, N, LUNET_NARGS(args), args);
+    return run_tiled(ctx, split, suffix, M, N, K, alpha, a, ao, b, bo, beta, c, co);
+}
+
+lunet_status lunet__gemm_variant(lunet_context *ctx, lunet__gemm_kind kind, int trans_a,
+                                 int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                                 cl_mem a, size_t a_offset, cl_mem b, size_t b_offset,
+                                 float beta, cl_mem c, size_t c_offset) {
+    return lunet__gemm_ex(ctx, kind, LUNET__SPLIT_SHAPE, trans_a, trans_b, m, n, k, alpha, a,
+                          a_offset, b, b_offset, beta, c, c_offset);
 }
 
 lunet_status lunet__gemm(lunet_context *ctx, int trans_a, int trans_b, int64_t m, int64_t n,
                          int64_t k, float alpha, cl_mem a, size_t a_offset, cl_mem b,
                          size_t b_offset, float beta, cl_mem c, size_t c_offset) {
-    return lunet__gemm_variant(ctx, LUNET__GEMM_AUTO, trans_a, trans_b, m, n, k, alpha, a,
-                               a_offset, b, b_offset, beta, c, c_offset);
+    return lunet__gemm_ex(ctx, LUNET__GEMM_AUTO, LUNET__SPLIT_NEVER, trans_a, trans_b, m, n, k,
+                          alpha, a, a_offset, b, b_offset, beta, c, c_offset);
+}
+
+lunet_status lunet__gemm_reduce(lunet_context *ctx, int trans_a, int trans_b, int64_t m,
+                                int64_t n, int64_t k, float alpha, cl_mem a, size_t a_offset,
+                                cl_mem b, size_t b_offset, float beta, cl_mem c,
+                                size_t c_offset) {
+    return lunet__gemm_ex(ctx, LUNET__GEMM_AUTO, LUNET__SPLIT_ALWAYS, trans_a, trans_b, m, n, k,
+                          alpha, a, a_offset, b, b_offset, beta, c, c_offset);
 }
 
 /* t must hold at least rows*cols elements. */
@@ -217,6 +290,6 @@ lunet_status lunet_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t 
     if (st == LUNET_OK) st = check_no_alias(c, a, "a");
     if (st == LUNET_OK) st = check_no_alias(c, b, "b");
     if (st != LUNET_OK) return st;
-    return lunet__gemm(c->ctx, trans_a, trans_b, m, n, k, alpha, lunet__mem(a), 0, lunet__mem(b),
-                       0, beta, lunet__mem(c), 0);
+    return lunet__gemm_ex(c->ctx, LUNET__GEMM_AUTO, LUNET__SPLIT_SHAPE, trans_a, trans_b, m, n, k,
+                          alpha, lunet__mem(a), 0, lunet__mem(b), 0, beta, lunet__mem(c), 0);
 }

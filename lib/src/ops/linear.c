@@ -98,8 +98,8 @@ lunet_status lunet_linear_backward(const lunet_tensor *x, const lunet_tensor *we
     cl_mem dy = lunet__mem(grad_y);
     if (grad_bias) st = lunet_bias_add_backward(grad_y, grad_bias);
     if (st == LUNET_OK && grad_weight)
-        st = lunet__gemm(ctx, 1, 0, g.out, g.in, g.n, 1.0f, dy, 0, lunet__mem(x), 0, 1.0f,
-                         lunet__mem(grad_weight), 0);
+        st = lunet__gemm_reduce(ctx, 1, 0, g.out, g.in, g.n, 1.0f, dy, 0, lunet__mem(x), 0,
+                                1.0f, lunet__mem(grad_weight), 0);
     if (st == LUNET_OK && grad_x)
         st = lunet__gemm(ctx, 0, 0, g.n, g.in, g.out, 1.0f, dy, 0, lunet__mem(weight), 0, 0.0f,
                          lunet__mem(grad_x), 0);
