@@ -21,9 +21,16 @@ void bias_grad(__global const float *gy, __global float *gb, int N, int C, int S
     __local float partial[BIAS_WG];
     const int c = (int)get_group_id(0), lid = (int)get_local_id(0);
     float sum = 0.0f;
-    for (int j = lid; j < N * S; j += BIAS_WG) {
-        const int n = j / S, s = j - n * S;
-        sum += gy[((size_t)n * C + c) * S + s];
+    if (S >= BIAS_WG) {   /* whole rows: no division per element */
+        for (int n = 0; n < N; n++) {
+            __global const float *row = gy + ((size_t)n * C + c) * S;
+            for (int s = lid; s < S; s += BIAS_WG) sum += row[s];
+        }
+    } else {
+        for (int j = lid; j < N * S; j += BIAS_WG) {
+            const int n = j / S, s = j - n * S;
+            sum += gy[((size_t)n * C + c) * S + s];
+        }
     }
     partial[lid] = sum;
     barrier(CLK_LOCAL_MEM_FENCE);

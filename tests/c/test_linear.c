@@ -137,13 +137,15 @@ static void test_linear_errors(void) {
     for (int i = 0; i < 8; i++) lunet_tensor_free(ts[i]);
 }
 
-/* bias add over [N,C], [N,C,L] and [N,C,H,W]: y += bias[c], grad_bias += sums. */
+/* bias add over [N,C], [N,C,L] and [N,C,H,W]: y += bias[c], grad_bias += sums. The last
+ * two have planes longer than any bias_grad work-group (its whole-row loop). */
 static void test_bias_add_random(void) {
     uint64_t s = 5;
-    for (int cfg = 0; cfg < 15; cfg++) {
-        int ndim = 2 + cfg % 3;
+    for (int cfg = 0; cfg < 17; cfg++) {
+        int ndim = cfg < 15 ? 2 + cfg % 3 : 4;
         int64_t shape[4] = {test_rand_int(&s, 1, 5), test_rand_int(&s, 1, 9), 1, 1};
         for (int d = 2; d < ndim; d++) shape[d] = test_rand_int(&s, 1, 13);
+        if (cfg >= 15) shape[2] = 20, shape[3] = 17 + cfg;   /* 640 and 660 per plane */
         int n = (int)shape[0], c = (int)shape[1], sp = (int)(shape[2] * shape[3]);
         int64_t numel = (int64_t)n * c * sp;
         float *y, *bias, *gb;

@@ -8,8 +8,9 @@
 
 #include "internal.h"
 
-/* Work-group sizes tried for bias_grad, largest first (powers of two). */
-static const int GPU_WG[] = {64, 16, 1};
+/* Work-group sizes tried for bias_grad, largest first (powers of two). One work-group per
+ * channel: on an H100, 256 items made conv1's bias gradient (6 channels) faster than 64. */
+static const int GPU_WG[] = {256, 64, 16, 1};
 static const int CPU_WG[] = {16, 1};
 
 static lunet_status check_bias(const char *op, const lunet_tensor *y, const char *y_what,
@@ -54,7 +55,8 @@ lunet_status lunet_bias_add_forward(lunet_tensor *y, const lunet_tensor *bias) {
 /* The largest candidate work-group that the device and the built kernel accept. */
 static lunet_status pick_grad_wg(lunet_context *ctx, int *wg, char *options, size_t size) {
     const int *sizes = lunet__is_gpu(ctx) ? GPU_WG : CPU_WG;
-    int count = lunet__is_gpu(ctx) ? 3 : 2;
+    int count = lunet__is_gpu(ctx) ? (int)(sizeof GPU_WG / sizeof GPU_WG[0])
+                                   : (int)(sizeof CPU_WG / sizeof CPU_WG[0]);
     for (int i = 0; i < count; i++) {
         if ((size_t)sizes[i] > ctx->max_work_group_size) continue;
         snprintf(options, size, "-DBIAS_WG=%d", sizes[i]);
