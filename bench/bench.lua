@@ -329,8 +329,8 @@ R.profile = prof_out:match("(lunet profile %(LUNET_PROFILE=1%).*)$")
 log("numpy SGEMM 1024")
 local np_res, np_out = measure("numpy sgemm", quote(opts.python) .. " " .. quote(root .. "/bench/numpy_sgemm.py")
                                .. string.format(" --n 1024 --reps %d", q and 1 or 5))
-R.numpy = np_res[1]
-R.numpy_info = np_out:match("INFO ([^\n]*)")
+R.numpy = np_res[1] or { status = "absent" }
+R.numpy_info = R.numpy.status == "ok" and np_out:match("INFO ([^\n]*)") or nil
 
 log("OpenBLAS cblas_sgemm 1024, 2 threads")
 local ob_res, ob_out = measure("OpenBLAS sgemm", quote(opts.python) .. " " .. quote(root .. "/bench/openblas_sgemm.py")
@@ -346,17 +346,20 @@ end   -- not start_only
 
 R.cold, R.warm, R.cold_detail, R.warm_detail = {}, {}, {}, {}
 local caches = tmp .. "/caches"
+-- lunet's cache, PoCL's, and NVIDIA's driver cache (CUDA_CACHE_PATH, which also keeps its
+-- OpenCL builds), all empty for a cold start.
+local cache_env = "LUNET_CACHE_DIR=" .. quote(caches .. "/lunet") .. " POCL_CACHE_DIR=" .. quote(caches .. "/pocl")
+  .. " CUDA_CACHE_PATH=" .. quote(caches .. "/nv")
 for i = 1, opts.cold_reps do
-  log("cold start %d/%d (empty LUNET_CACHE_DIR and POCL_CACHE_DIR)", i, opts.cold_reps)
-  os.execute("rm -rf " .. quote(caches) .. " && mkdir -p " .. quote(caches .. "/lunet") .. " " .. quote(caches .. "/pocl"))
-  local res, _, _, seconds = lunet_run("cold start", "first-batch",
-    "LUNET_CACHE_DIR=" .. quote(caches .. "/lunet") .. " POCL_CACHE_DIR=" .. quote(caches .. "/pocl"))
+  log("cold start %d/%d (empty LUNET_CACHE_DIR, POCL_CACHE_DIR and CUDA_CACHE_PATH)", i, opts.cold_reps)
+  os.execute("rm -rf " .. quote(caches) .. " && mkdir -p " .. quote(caches .. "/lunet") .. " " .. quote(caches .. "/pocl")
+             .. " " .. quote(caches .. "/nv"))
+  local res, _, _, seconds = lunet_run("cold start", "first-batch", cache_env)
   R.cold[i], R.cold_detail[i] = seconds, res[1]
 end
 -- Warm: the caches the cold starts filled; without cold starts, the environment's own
 -- caches (LUNET_CACHE_DIR, POCL_CACHE_DIR or their defaults), filled by the runs above.
-local warm_env = opts.cold_reps > 0
-  and ("LUNET_CACHE_DIR=" .. quote(caches .. "/lunet") .. " POCL_CACHE_DIR=" .. quote(caches .. "/pocl")) or ""
+local warm_env = opts.cold_reps > 0 and cache_env or ""
 for i = 1, opts.warm_reps do
   log("warm start %d/%d", i, opts.warm_reps)
   local res, _, _, seconds = lunet_run("warm start", "first-batch", warm_env)
@@ -372,16 +375,19 @@ local lunet = require("lunet")
 local cpuinfo = read_file("/proc/cpuinfo") or ""
 local cpu_model = cpuinfo:match("model name%s*:%s*([^\n]+)") or "?"
 local n_cpu = select(2, cpuinfo:gsub("\nprocessor%s*:", "")) + (cpuinfo:match("^processor") and 1 or 0)
-local devices = lunet.devices()
-local dev = devices[1] or {}
-for _, d in ipairs(devices) do if d.type == "gpu" then dev = d break end end
+-- The device the workers used: lunet's own choice ($LUNET_DEVICE, else the first GPU, ...).
+local ok_dev, dev = pcall(require("lunet.context").device)
+if not ok_dev then dev = {} end
+local is_pocl = (dev.platform or ""):find("Portable Computing Language", 1, true) ~= nil
 local device_env = os.getenv("LUNET_DEVICE")
 local machine = {
   { "CPU", string.format("%s, %d logical cores (nproc: %s)", cpu_model, n_cpu, first_line("nproc") or "?") },
   { "OpenCL device", string.format("%s (%s%s)%s", dev.name or "?", dev.platform or "?",
                                    (dev.version or "") ~= "" and (", " .. dev.version) or "",
                                    device_env and (" — LUNET_DEVICE=" .. device_env) or "") },
-  { "PoCL", first_line("dpkg-query -W -f '${Version}' libpocl2 2>/dev/null") or dev.driver or "?" },
+  { is_pocl and "PoCL" or "OpenCL driver",
+    (is_pocl and first_line("dpkg-query -W -f '${Version}' libpocl2 2>/dev/null") or "") ~= ""
+      and first_line("dpkg-query -W -f '${Version}' libpocl2 2>/dev/null") or dev.driver or "?" },
   { "lunet", string.format("%s, git %s%s, %s", lunet.version,
                            first_line("git -C " .. quote(root) .. " rev-parse --short HEAD") or "?",
                            (first_line("git -C " .. quote(root) .. " status --porcelain --untracked-files=no | head -1") or "") ~= ""
@@ -402,7 +408,7 @@ local machine = {
       if torch_blas_note then parts[#parts + 1] = torch_blas_note end
       return table.concat(parts, "; ")
     end)() or "not run" },
-  { "numpy", R.numpy_info or (start_only and "not run" or "?") },
+  { "numpy", R.numpy_info or (start_only and "not run" or ("not installed for " .. opts.python)) },
   { "OpenBLAS", start_only and "not run" or (R.openblas.status == "ok" and (R.openblas_info or "?")
                 or "not installed (apt-get install libopenblas0-pthread): no OpenBLAS comparison") },
   { "load average", string.format("%s at the start, %s at the end (1, 5, 15 min)", load_start, load_end) },
@@ -431,7 +437,7 @@ emit("Written by `%s` (%s). Every number below comes from that one run on one ma
 emit("on the same data (MNIST from `%s`). Throughputs are medians of %d repetitions;", data_dir, opts.reps)
 emit("lunet's and PyTorch's repetitions are interleaved so that both see the same background load.")
 emit("")
-emit("**Noise.** This is a shared 2-core machine: other engineers' builds and tests ran during the")
+emit("**Noise.** This machine has %d logical cores and may be shared: other work may have run during the", n_cpu)
 emit("measurement (see the load average below; a quiet machine shows well under 1). Single numbers can be")
 emit("off by a factor of 2 and more; the ratios, measured side by side, are steadier than the absolutes.")
 emit("")
@@ -576,9 +582,14 @@ emit("| | ms | GFLOP/s | lunet / this |")
 emit("|---|---:|---:|---:|")
 local lg = ops.sgemm_1024 and ops.sgemm_1024.gflops
 emit("| lunet `lunet_gemm` | %s | %s | |", fmt_num(ops.sgemm_1024 and ops.sgemm_1024.us / 1000, 1), fmt_num(lg, 2))
-emit("| numpy `a @ b` (median of %d) | %s | %s | **%s** |", q and 1 or 5, fmt_num(R.numpy.sec * 1000, 1),
-     fmt_num(R.numpy.gflops, 2), ratio(lg, R.numpy.gflops))
-R.other = { { "SGEMM 1024^3 GFLOP/s vs numpy", ratio(lg, R.numpy.gflops) } }
+R.other = {}
+if R.numpy.status == "ok" then
+  emit("| numpy `a @ b` (median of %d) | %s | %s | **%s** |", q and 1 or 5, fmt_num(R.numpy.sec * 1000, 1),
+       fmt_num(R.numpy.gflops, 2), ratio(lg, R.numpy.gflops))
+  R.other[1] = { "SGEMM 1024^3 GFLOP/s vs numpy", ratio(lg, R.numpy.gflops) }
+else
+  emit("| numpy `a @ b` | not installed for %s | | |", opts.python)
+end
 local ob = R.openblas
 if ob.status == "ok" then
   emit("| OpenBLAS `cblas_sgemm`, %d threads (median of %d) | %s | %s | **%s** |", ob.threads, q and 1 or 5,
@@ -588,7 +599,9 @@ else
   emit("| OpenBLAS `cblas_sgemm` | not installed | | |")
 end
 emit("")
-emit("numpy's BLAS here: `%s`.", (R.numpy_info or "?"):match("blas=(%S+)") or "?")
+if R.numpy.status == "ok" then
+  emit("numpy's BLAS here: `%s`.", (R.numpy_info or "?"):match("blas=(%S+)") or "?")
+end
 if ob.status == "ok" and lg then
   emit("Target (issue 4): lunet >= 60%% of OpenBLAS measured in the same run: %.0f%% — **%s**.",
        100 * lg / ob.gflops, lg >= 0.6 * ob.gflops and "met" or "not met")
@@ -643,7 +656,7 @@ end   -- not start_only
 emit("## Start-up: process start to the first training batch done")
 emit("")
 emit("`lunet_worker.lua first-batch`: load MNIST onto the device, build LeNet-5, one training step at batch")
-emit("64, synchronize, exit. Cold: empty `LUNET_CACHE_DIR` and `POCL_CACHE_DIR` (every kernel compiled);")
+emit("64, synchronize, exit. Cold: empty `LUNET_CACHE_DIR`, `POCL_CACHE_DIR` and `CUDA_CACHE_PATH` (every kernel compiled);")
 emit("warm: the same caches filled. *To first batch*: from the start of the script to the first step done")
 emit("(medians). *Process wall*: the whole process, including its exit, which on a cold start waits for the")
 emit("compiled kernels to be written into the cache (`lunet_context_save_kernels`: on PoCL, reading a program's")
@@ -720,7 +733,14 @@ emit("  it), but no BLAS symbol of PyTorch is bound to it. This run: %s.", not u
 emit("- PyTorch's threads > 1 run with `OMP_WAIT_POLICY` as shown under Machine. With OpenMP's default")
 emit("  (active spinning) and a loaded machine, 2 threads can be 10x slower than 1; `--omp-wait-policy`")
 emit("  chooses.")
-emit("- lunet runs on %s through OpenCL; its kernels and the reference's share the same 2 cores.", dev.name or "?")
+if dev.type == "cpu" then
+  emit("- lunet runs on %s through OpenCL; its kernels and the references share the same %d cores.",
+       dev.name or "?", n_cpu)
+else
+  emit("- lunet runs on %s (%s) through OpenCL; the references (PyTorch, numpy, OpenBLAS) run on the",
+       dev.name or "?", dev.type or "?")
+  emit("  host's %d CPU cores. `bench/torch_cuda.py` measures PyTorch on a CUDA GPU (see bench/RESULTS-gpu.md).", n_cpu)
+end
 emit("")
 local report = table.concat(lines, "\n") .. "\n"
 
