@@ -736,6 +736,7 @@ emit("  chooses.")
 if dev.type == "cpu" then
   emit("- lunet runs on %s through OpenCL; its kernels and the references share the same %d cores.",
        dev.name or "?", n_cpu)
+  emit("  Runs on a GPU, against PyTorch on CUDA (`bench/torch_cuda.py`): `bench/RESULTS-gpu.md`.")
 else
   emit("- lunet runs on %s (%s) through OpenCL; the references (PyTorch, numpy, OpenBLAS) run on the",
        dev.name or "?", dev.type or "?")

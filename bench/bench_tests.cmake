@@ -97,3 +97,38 @@ if(NOT LUNET_SANITIZE)
   set_tests_properties(pool_bench_smoke PROPERTIES ENVIRONMENT "${LUNET_TEST_ENV}" TIMEOUT 120
     PASS_REGULAR_EXPRESSION "maxpool2_fwd .* us .* GB/s .*identical.*sweep: 20 random geometries, 0 differences")
 endif()
+
+# bench/gpu_session.sh (building, benchmarking and testing on a bare GPU machine from a kit
+# of .deb files): --help and its refusals; the run itself needs a GPU machine.
+set(LUNET_GPU_SESSION ${PROJECT_SOURCE_DIR}/bench/gpu_session.sh)
+add_test(NAME gpu_session_help COMMAND bash ${LUNET_GPU_SESSION} --help)
+set_tests_properties(gpu_session_help PROPERTIES PASS_REGULAR_EXPRESSION
+  "--make-kit \\[KIT\\].*debs/.*cairo-debs/.*mnist/.*torch_lenet.py.*STEPS.*LUNET_DEVICE.*ICD_LIB")
+add_test(NAME gpu_session_no_kit COMMAND sh -c "bash ${LUNET_GPU_SESSION} /nonexistent/kit; echo exit=$?")
+set_tests_properties(gpu_session_no_kit PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "gpu_session: no kit at /nonexistent/kit \\(see --help\\).*exit=2")
+add_test(NAME gpu_session_bad_option COMMAND sh -c "bash ${LUNET_GPU_SESSION} --fast; echo exit=$?")
+set_tests_properties(gpu_session_bad_option PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "gpu_session: unknown option '--fast' \\(see --help\\).*exit=2")
+
+# bench/torch_cuda.py (PyTorch's LeNet-5 on a CUDA GPU): --help without torch, its
+# refusals, and a tiny run on the CPU (--device cpu) where torch and the reference exist.
+set(LUNET_TORCH_CUDA ${PROJECT_SOURCE_DIR}/bench/torch_cuda.py)
+set(LUNET_TORCH_REFERENCE ${PROJECT_SOURCE_DIR}/../shared/reference/torch_lenet.py)
+add_test(NAME torch_cuda_help COMMAND /usr/bin/python3 ${LUNET_TORCH_CUDA} --help)
+set_tests_properties(torch_cuda_help PROPERTIES PASS_REGULAR_EXPRESSION
+  "--torch-script.*--data.*--device.*--batches.*--images.*--reps")
+add_test(NAME torch_cuda_bad_batches COMMAND sh -c
+  "/usr/bin/python3 ${LUNET_TORCH_CUDA} --torch-script x --data y --batches 16,0; echo exit=$?")
+set_tests_properties(torch_cuda_bad_batches PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "expected positive integers separated by commas, got '16,0'.*exit=2")
+add_test(NAME torch_cuda_no_script COMMAND sh -c
+  "/usr/bin/python3 ${LUNET_TORCH_CUDA} --torch-script /nonexistent/t.py --data y; echo exit=$?")
+set_tests_properties(torch_cuda_no_script PROPERTIES TIMEOUT 20 PASS_REGULAR_EXPRESSION
+  "torch_cuda.py: the reference script /nonexistent/t.py does not exist.*exit=1")
+if(LUNET_TEST_MNIST AND EXISTS ${LUNET_TORCH_REFERENCE})
+  add_test(NAME torch_cuda_cpu_smoke COMMAND /usr/bin/python3 ${LUNET_TORCH_CUDA} --device cpu
+           --torch-script ${LUNET_TORCH_REFERENCE} --data ${LUNET_TEST_MNIST} --images 64 --reps 1 --batches 16)
+  set_tests_properties(torch_cuda_cpu_smoke PROPERTIES TIMEOUT 120 PASS_REGULAR_EXPRESSION
+    "INFO torch=.* device=cpu tf32=off.*RESULT kind=train batch=16 img_per_s=[1-9][0-9]*.*RESULT kind=infer batch=1000 img_per_s=[1-9][0-9]*.*RESULT kind=sgemm n=1024 gflops=[0-9.]+")
+endif()
