@@ -639,7 +639,8 @@ emit("## Peak resident memory of a training run (VmHWM, batch 64)")
 emit("")
 emit("| | peak RSS (MiB) | lunet / this |")
 emit("|---|---:|---:|")
-emit("| lunet (%d steps; whole dataset on the device, which PoCL keeps in host memory) | %s | |", mem_steps,
+emit("| lunet (%d steps; whole dataset on the device%s) | %s | |", mem_steps,
+     is_pocl and ", which PoCL keeps in host memory" or "",
      fmt_num(R.lunet_rss and R.lunet_rss / 1024, 1))
 local trss = {}
 for _, st in ipairs(torch_setups) do
