@@ -417,12 +417,6 @@ static void test_conv_optional_gradients(void) {
     for (size_t a = 0; a < sizeof ALGOS / sizeof ALGOS[0]; a++) conv_optional_gradients_with(ALGOS[a]);
 }
 
-static uint64_t launches(void) {
-    lunet_stats st;
-    lunet_context_stats(test_ctx(), &st);
-    return st.kernel_launches;
-}
-
 /* Batch is a kernel dimension: a step launches as many kernels for N=1 as for N=9. */
 static void test_conv_launches_independent_of_batch(void) {
     uint64_t counts[2];
@@ -431,10 +425,10 @@ static void test_conv_launches_independent_of_batch(void) {
         problem p = problem_make(2, (ref_conv){.n = batches[i], .c = 2, .h = 8, .w = 8, .o = 3,
                                                .kh = 3, .kw = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1},
                                  true, 17);
-        uint64_t before = launches();
+        uint64_t before = test_kernel_launches();
         REQUIRE_OK(run_forward(&p));
         REQUIRE_OK(run_backward(&p, p.tgx, p.tgw, p.tgb));
-        counts[i] = launches() - before;
+        counts[i] = test_kernel_launches() - before;
         problem_free(&p);
     }
     CHECK(counts[0] == counts[1], "N=1: %llu launches, N=9: %llu", (unsigned long long)counts[0],

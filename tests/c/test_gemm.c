@@ -3,8 +3,7 @@
  * transpositions, odd and edge sizes, element offsets, alpha/beta (beta == 0 ignores
  * NaN in C), every block and tile size the tuning store allows (so whatever
  * scripts/tune.lua picks has been checked here), split-K for few tiles and a long depth,
- * the store choosing the variant, the
- * public lunet_gemm on tensors, and its error paths. */
+ * the store choosing the variant, the public lunet_gemm on tensors, and its error paths. */
 #include <math.h>
 
 #include "ops/gemm.h"
@@ -178,12 +177,6 @@ static void test_gemm_split_k(void) {
               "the split-K kernels did not run");
 }
 
-static uint64_t launches(void) {
-    lunet_stats st;
-    lunet_context_stats(test_ctx(), &st);
-    return st.kernel_launches;
-}
-
 /* lunet__gemm_reduce (the weight gradients of conv and linear, whose depth is the batch):
  * right at any depth, and with the tiled variant always the split path (two launches), so
  * that a training step launches as many kernels at any batch size. */
@@ -199,10 +192,10 @@ static void test_gemm_reduce(void) {
             float *a = host_random(na, 70 + d), *b = host_random(nb, 80 + d), *c = host_random(nc, 90 + d);
             lunet_tensor *ta = test_tensor(1, (int64_t[]){na}, a), *tb = test_tensor(1, (int64_t[]){nb}, b);
             lunet_tensor *tc = test_tensor(1, (int64_t[]){nc}, c);
-            uint64_t before = launches();
+            uint64_t before = test_kernel_launches();
             REQUIRE_OK(lunet__gemm_reduce(test_ctx(), 0, 1, g.m, g.n, g.k, 0.5f, lunet__mem(ta), 0,
                                           lunet__mem(tb), 0, 1.0f, lunet__mem(tc), 0));
-            counts[d] = launches() - before;
+            counts[d] = test_kernel_launches() - before;
             float *got = test_download(tc);
             ref_gemm(0, 1, g.m, g.n, g.k, 0.5f, a, b, 1.0f, c);
             double err = test_rel_error(got, c, nc);

@@ -108,3 +108,9 @@ int test_allowed_values(const char *key, char values[][16]) {
     CHECK(0, "no tuning key %s", key);
     return 0;
 }
+
+uint64_t test_kernel_launches(void) {
+    lunet_stats st;
+    lunet_context_stats(test_ctx(), &st);
+    return st.kernel_launches;
+}

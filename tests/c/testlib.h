@@ -86,4 +86,7 @@ int test_rand_int(uint64_t *state, int lo, int hi);
 enum { TEST_MAX_ALLOWED = 16 };
 int test_allowed_values(const char *key, char values[][16]);
 
+/* Kernel launches of test_ctx() so far (lunet_context_stats). */
+uint64_t test_kernel_launches(void);
+
 #endif
