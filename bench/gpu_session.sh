@@ -8,11 +8,12 @@
 #
 # KIT (default: .gpu in the checkout) holds debs/ (LuaJIT, busted, the OpenCL ICD loader
 # and headers, clinfo, libpng/zlib headers), cairo-debs/ (Cairo for the charts, of which
-# only the libraries the machine lacks are used), mnist/ (the four IDX .gz files) and
-# torch_lenet.py (the PyTorch reference). Nothing is installed into /: the packages are
-# unpacked into $DEPS (default /tmp/lunet-deps) and used through PATH, LD_LIBRARY_PATH,
-# LUA_PATH and CMake variables. The vendor's OpenCL library (libnvidia-opencl.so.1, or
-# $ICD_LIB) is listed in a private OCL_ICD_VENDORS folder, so /etc/OpenCL is not needed.
+# only the libraries the machine lacks are used), mnist/ (the four IDX .gz files, from
+# $LUNET_MNIST_DIR, ../shared/data/mnist or data/mnist) and torch_lenet.py (the PyTorch
+# reference, from ../shared/reference; without it no torch step). Nothing is installed
+# into /: the packages are unpacked into $DEPS (default /tmp/lunet-deps) and used through
+# PATH, LD_LIBRARY_PATH, LUA_PATH and CMake variables. The vendor's OpenCL library
+# (libnvidia-opencl.so.1, or $ICD_LIB) is listed in a private OCL_ICD_VENDORS folder.
 #
 # Environment: STEPS (comma-separated, default probe,build,bench,torch,test,tune),
 # LUNET_DEVICE (default nvidia), OUT (where logs and results go, default runs/gpu),
@@ -31,7 +32,7 @@ cairo_packages="libcairo2 libpixman-1-0 libfontconfig1 fontconfig-config fonts-d
   libfreetype6 libbrotli1 libx11-6 libx11-data libxau6 libxcb-render0 libxcb-shm0 libxcb1
   libxdmcp6 libxext6 libxrender1 libexpat1 libbsd0 libmd0"
 
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then usage; exit 0; fi
 if [ "${1:-}" = "--make-kit" ]; then
@@ -42,8 +43,15 @@ if [ "${1:-}" = "--make-kit" ]; then
   (cd "$kit/debs" && apt-get download $packages) || { echo "gpu_session: apt-get download failed" >&2; exit 1; }
   # shellcheck disable=SC2086
   (cd "$kit/cairo-debs" && apt-get download $cairo_packages) || { echo "gpu_session: apt-get download failed" >&2; exit 1; }
-  cp "$root"/../shared/data/mnist/*-ubyte.gz "$kit/mnist/" || exit 1
-  cp "$root"/../shared/reference/torch_lenet.py "$kit/" || exit 1
+  mnist=""
+  for d in "${LUNET_MNIST_DIR:-}" "$root/../shared/data/mnist" "$root/data/mnist"; do
+    [ -n "$d" ] && [ -e "$d/train-images-idx3-ubyte.gz" ] && { mnist=$d; break; }
+  done
+  [ -n "$mnist" ] || { echo "gpu_session: no MNIST (LUNET_MNIST_DIR, ../shared/data/mnist or data/mnist: run scripts/setup.sh)" >&2; exit 1; }
+  cp "$mnist"/*-ubyte.gz "$kit/mnist/" || exit 1
+  reference="$root/../shared/reference/torch_lenet.py"
+  if [ -e "$reference" ]; then cp "$reference" "$kit/" || exit 1
+  else echo "gpu_session: no $reference: the kit will skip the PyTorch comparison" >&2; fi
   du -sh "$kit"
   exit 0
 fi
@@ -132,6 +140,7 @@ built=$?
 python=$(command -v python3 || echo python3)   # the one with torch and numpy (a venv's, say)
 if [ $built -eq 0 ]; then
   run_step bench 300 12 "cd '$root' && luajit bench/bench.lua --no-torch --python '$python' --data data/mnist --out '$out/RESULTS-gpu.md'"
+  [ -e "$kit/torch_lenet.py" ] || { steps=${steps/,torch,/,}; note "torch: skipped, the kit has no torch_lenet.py"; }
   run_step torch 180 10 "cd '$root' && '$python' bench/torch_cuda.py --torch-script '$kit/torch_lenet.py' --data data/mnist"
   run_step test 400 25 "cd '$root/build' && ctest --output-on-failure -j\$(nproc)"
   run_step tune 240 22 "cd '$root' && luajit scripts/tune.lua --quick"
